@@ -1,0 +1,26 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Each builds the environment first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints/cpu.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints/cpu.txt -e '.[extract,dev]'
+	touch $(STAMP)
+
+# Main job on the built-in synthetic reaction-video set (labelled synthetic everywhere).
+demo: setup
+	$(PY) -m extract
+	$(PY) -m eri_jax.train --model viper --preset demo
+
+test: setup
+	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n 2 tests
+
+clean:
+	rm -rf $(VENV) runs
