@@ -1,0 +1,325 @@
+"""Layout readers: MuSe-2022, ABAW5 and generic CSV trees built in tmp_path with tiny fake media."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfds_hume.layouts import LayoutError, detect_layout, read_layout
+from tfds_hume.records import HUME_EMOTIONS
+
+EMO = "Joy,Awe,Dread"  # not the Hume emotions: readers must take them from the header
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def touch(root: Path, *names: str) -> None:
+    for name in names:
+        write(root / name, b"not really media")
+
+
+def muse_tree(root: Path) -> Path:
+    write(root / "labels.csv",
+          f"File_ID,{EMO}\n[00001],0.1,0.2,0.3\n[00002],0,1,0.5\n[00003],0.25,0.5,0.75\n")
+    write(root / "partition.csv",
+          "Id,Partition\n[00001],train\n[00002],devel\n[00003],test\n[00004],test\n")
+    touch(root, "raw/mp4/00001.mp4", "raw/wav/00001.wav", "mp4/00002.mp4", "00003.mkv",
+          "raw/mp4/00004.mp4", "feats/FAU/00001.csv", "feats/FAU/00004.csv",
+          "feats/VGGFace2/00001.csv")
+    return root
+
+
+def abaw_tree(root: Path) -> Path:
+    write(root / "data_info.csv",
+          "File_ID,Split,Joy,Awe,Dread,Age,Country\n"
+          "[00001],Train,0.1,0.2,0.3,25,US\n"
+          "[00002],Val,0.4,0.5,0.6,31,ZA\n"
+          "[00003],Test,,,,40,US\n"
+          "[00004],Train,1,1,1,,\n")
+    touch(root, "train/mp4/00001.mp4", "train/wav/00001.wav", "Val/mp4/00002.mp4",
+          "Test/mp4/00003.mp4", "mp4/00004.mp4", "wav/00004.wav")
+    return root
+
+
+def csv_tree(root: Path) -> Path:
+    write(root / "labels.csv",
+          f"id,split,{EMO}\nclipA,train,0.1,0.2,0.3\nclipB,val,0.4,0.5,0.6\nclipC,test,,,\n")
+    touch(root, "media/clipA.MOV", "media/clipA.wav", "videos/clipB.webm", "videos/clipB.mp4",
+          "videos/clipC.avi", "audio/clipC.wav", "feats/FAU/clipB.csv")
+    return root
+
+
+def by_id(records):
+    return {r.id: r for r in records.records}
+
+
+# --- the three layouts -------------------------------------------------------------------------
+
+def test_muse_layout(tmp_path):
+    ds = read_layout(muse_tree(tmp_path), "muse")
+    assert ds.layout == "muse" and ds.root == tmp_path.absolute()
+    assert ds.emotions == ["Joy", "Awe", "Dread"]
+    assert not ds.skipped
+    clips = by_id(ds)
+    assert [r.id for r in ds.records] == ["00001", "00002", "00003", "00004"]  # brackets stripped
+    assert [r.split for r in ds.records] == ["train", "dev", "test", "test"]
+    for r in ds.records:
+        assert r.labels.dtype == np.float32 and r.labels.shape == (3,)
+    np.testing.assert_array_equal(clips["00001"].labels, np.float32([0.1, 0.2, 0.3]))
+    np.testing.assert_array_equal(clips["00002"].labels, np.float32([0, 1, 0.5]))
+    # A labelled test clip keeps its labels; a test clip absent from labels.csv gets NaN.
+    np.testing.assert_array_equal(clips["00003"].labels, np.float32([0.25, 0.5, 0.75]))
+    assert np.isnan(clips["00004"].labels).all()
+    assert clips["00001"].video == tmp_path / "raw/mp4/00001.mp4"
+    assert clips["00001"].audio == tmp_path / "raw/wav/00001.wav"
+    assert clips["00002"].video == tmp_path / "mp4/00002.mp4"
+    assert clips["00003"].video == tmp_path / "00003.mkv"
+    assert clips["00002"].audio is None  # extraction reads the container's audio track then
+    assert clips["00001"].feature_csvs == {"FAU": tmp_path / "feats/FAU/00001.csv",
+                                           "VGGFace2": tmp_path / "feats/VGGFace2/00001.csv"}
+    assert clips["00004"].feature_csvs == {"FAU": tmp_path / "feats/FAU/00004.csv"}
+    assert clips["00002"].feature_csvs == {}
+    assert [r.id for r in ds.split("test")] == ["00003", "00004"]
+
+
+def test_muse_hume_emotions_and_file_id_partition_header(tmp_path):
+    emotions = ",".join(HUME_EMOTIONS)
+    write(tmp_path / "labels.csv", f"File_ID,{emotions}\n[1],{','.join(['0.5'] * 7)}\n")
+    write(tmp_path / "partition.csv", "File_ID,Partition\n[1],Train\n")
+    touch(tmp_path, "raw/mp4/1.mp4")
+    ds = read_layout(tmp_path)
+    assert ds.emotions == list(HUME_EMOTIONS) and ds.records[0].labels.shape == (7,)
+
+
+def test_abaw5_layout_per_split_folders(tmp_path):
+    ds = read_layout(abaw_tree(tmp_path), "abaw5")
+    assert ds.emotions == ["Joy", "Awe", "Dread"]  # Age and Country are metadata
+    clips = by_id(ds)
+    assert [r.split for r in ds.records] == ["train", "dev", "test", "train"]
+    assert clips["00001"].video == tmp_path / "train/mp4/00001.mp4"
+    assert clips["00001"].audio == tmp_path / "train/wav/00001.wav"
+    assert clips["00002"].video == tmp_path / "Val/mp4/00002.mp4"
+    assert clips["00003"].video == tmp_path / "Test/mp4/00003.mp4"
+    assert clips["00004"].video == tmp_path / "mp4/00004.mp4"
+    assert clips["00004"].audio == tmp_path / "wav/00004.wav"
+    assert np.isnan(clips["00003"].labels).all()
+    np.testing.assert_array_equal(clips["00004"].labels, np.float32([1, 1, 1]))
+
+
+def test_abaw5_looks_only_in_the_clips_own_split_folder(tmp_path):
+    write(tmp_path / "data_info.csv", "File_ID,Split,Joy\n[7],Train,0.5\n")
+    touch(tmp_path, "validation/mp4/7.mp4")
+    ds = read_layout(tmp_path)
+    assert ds.records == [] and [s.id for s in ds.skipped] == ["7"]
+
+
+def test_csv_layout(tmp_path):
+    ds = read_layout(csv_tree(tmp_path), "csv")
+    clips = by_id(ds)
+    assert ds.layout == "csv" and ds.emotions == ["Joy", "Awe", "Dread"]
+    assert [r.split for r in ds.records] == ["train", "dev", "test"]
+    assert clips["clipA"].video == tmp_path / "media/clipA.MOV"  # extension in any case
+    assert clips["clipA"].audio == tmp_path / "media/clipA.wav"
+    assert clips["clipB"].video == tmp_path / "videos/clipB.mp4"  # .mp4 preferred over .webm
+    assert clips["clipB"].audio is None
+    assert clips["clipC"].audio == tmp_path / "audio/clipC.wav"
+    assert clips["clipB"].feature_csvs == {"FAU": tmp_path / "feats/FAU/clipB.csv"}
+    assert np.isnan(clips["clipC"].labels).all()
+
+
+def test_media_folder_order_first_wins(tmp_path):
+    muse_tree(tmp_path)
+    touch(tmp_path, "mp4/00001.mp4", "00001.mp4")
+    assert by_id(read_layout(tmp_path))["00001"].video == tmp_path / "raw/mp4/00001.mp4"
+
+
+@pytest.mark.parametrize("tree", [muse_tree, abaw_tree, csv_tree])
+def test_missing_video_is_skipped_not_fatal(tmp_path, tree):
+    tree(tmp_path)
+    first = read_layout(tmp_path).records[0]
+    first.video.unlink()
+    first.video.parent.joinpath(f"{first.id}.webm").mkdir()  # a folder is not media
+    ds = read_layout(tmp_path)
+    assert first.id not in by_id(ds)
+    [skip] = ds.skipped
+    assert skip.id == first.id
+    assert skip.path.endswith(f"{first.id}.mp4") and str(tmp_path) in skip.path
+    assert "no video file" in skip.reason and first.id in skip.reason
+
+
+def test_broken_symlink_is_missing_media(tmp_path):
+    muse_tree(tmp_path)
+    (tmp_path / "raw/mp4/00001.mp4").unlink()
+    (tmp_path / "raw/mp4/00001.mp4").symlink_to(tmp_path / "gone.mp4")
+    assert [s.id for s in read_layout(tmp_path).skipped] == ["00001"]
+
+
+# --- detection and splits ----------------------------------------------------------------------
+
+def test_detect_layout(tmp_path):
+    assert detect_layout(muse_tree(tmp_path / "m")) == "muse"
+    assert detect_layout(abaw_tree(tmp_path / "a")) == "abaw5"
+    assert detect_layout(csv_tree(tmp_path / "c")) == "csv"
+    both = abaw_tree(tmp_path / "b")
+    write(both / "labels.csv", "id,split,Joy\n")
+    assert detect_layout(both) == "abaw5"  # data_info.csv decides first
+    assert read_layout(tmp_path / "c").layout == "csv"
+
+
+def test_detect_layout_says_what_it_looked_for(tmp_path):
+    with pytest.raises(LayoutError, match="data_info.csv.*labels.csv.*partition.csv"):
+        detect_layout(tmp_path)
+    write(tmp_path / "labels.csv", "File_ID,Joy\n[1],0.5\n")
+    with pytest.raises(LayoutError, match=r"labels.csv, line 1: .*partition.csv.*a split column"):
+        detect_layout(tmp_path)
+    with pytest.raises(LayoutError, match="not found"):
+        read_layout(tmp_path / "nowhere")
+    with pytest.raises(LayoutError, match="unknown layout 'muse2022'"):
+        read_layout(tmp_path, "muse2022")
+
+
+@pytest.mark.parametrize("spelling,split", [
+    ("train", "train"), ("Train", "train"), ("TRAINING", "train"), ("devel", "dev"), ("Devel", "dev"),
+    ("dev", "dev"), ("val", "dev"), ("Val", "dev"), ("validation", "dev"), ("test", "test"),
+    ("Test", "test"), (" test ", "test")])
+def test_split_normalisation(tmp_path, spelling, split):
+    write(tmp_path / "labels.csv", f"id,split,Joy\nx,{spelling},0.5\n")
+    touch(tmp_path, "media/x.mp4")
+    assert read_layout(tmp_path).records[0].split == split
+
+
+def test_emotions_argument_checks_and_orders(tmp_path):
+    csv_tree(tmp_path)
+    ds = read_layout(tmp_path, emotions=["Dread", "Joy", "Awe"])
+    assert ds.emotions == ["Dread", "Joy", "Awe"]
+    np.testing.assert_array_equal(by_id(ds)["clipA"].labels, np.float32([0.3, 0.1, 0.2]))
+    with pytest.raises(LayoutError, match=r"labels.csv, line 1: header lacks the emotion columns \['Fear'\]"):
+        read_layout(tmp_path, emotions=["Joy", "Awe", "Dread", "Fear"])
+    with pytest.raises(LayoutError, match=r"labels.csv, line 1: header has columns \['Dread'\]"):
+        read_layout(tmp_path, emotions=["Joy", "Awe"])
+
+
+def test_bom_blank_lines_and_multiline_cells_keep_line_numbers(tmp_path):
+    write(tmp_path / "labels.csv",
+          "\ufeffid,split,Joy,Country\n\nx,train,0.5,US\n,,,\nz,train,0.5,\"multi\nline\"\ny,train,7,US\n")
+    touch(tmp_path, "media/x.mp4")
+    with pytest.raises(LayoutError) as e:
+        read_layout(tmp_path)
+    assert e.value.line == 7 and e.value.path == tmp_path / "labels.csv"  # y's row, physical line 7
+    assert str(e.value).startswith(f"{tmp_path / 'labels.csv'}, line 7: label 'Joy' is '7'")
+
+
+# --- bad input: the message names the file and the line ----------------------------------------
+
+BAD_CSV = [  # (labels.csv text of a csv-layout tree, line, message pattern)
+    ("id,split,Joy,\nx,train,0.5,\n", 1, "column 4 has no name"),
+    ("id,split,Joy,joy\nx,train,0.5,0.5\n", 1, "'joy' repeats column 3"),
+    ("id,split\nx,train\n", 1, "no emotion columns"),
+    ("id,Joy\nx,0.5\n", 1, "no split column"),
+    ("split,Joy\ntrain,0.5\n", 1, "no clip ID column"),
+    ("id,split,Joy\nx,train,0.5,0.1\n", 2, "4 cells, more than the 3 columns"),
+    ("id,split,Joy,Awe\nx,train,0.5,0.5\ny,train,0.5\n", 3, "3 cells, fewer than the 4 columns"),
+    ("id,split,Joy\nx,train,0.5\ny,dev,0.5\nx,test,\n", 4, "duplicate clip ID 'x' \\(first on line 2\\)"),
+    ("id,split,Joy\n[x],train,0.5\nx,test,\n", 3, "duplicate clip ID 'x'"),
+    ("id,split,Joy\n../x,train,0.5\n", 2, "contains '/'"),
+    ("id,split,Joy\n/abs,train,0.5\n", 2, "contains '/'"),
+    ("id,split,Joy\na\\b,train,0.5\n", 2, "contains '\\\\\\\\'"),
+    ("id,split,Joy\na\x00b,train,0.5\n", 2, "contains '\\\\x00'"),
+    ("id,split,Joy\nC:x,train,0.5\n", 2, "contains ':'"),
+    ("id,split,Joy\n,train,0.5\n", 2, "empty clip ID"),
+    ("id,split,Joy\n[],train,0.5\n", 2, "empty clip ID"),
+    ("id,split,Joy\n..,train,0.5\n", 2, "not a file name"),
+    ("id,split,Joy\n[.],train,0.5\n", 2, "not a file name"),
+    ("id,split,Joy\nx,train,1.5\n", 2, "label 'Joy' is '1.5', outside \\[0, 1\\]"),
+    ("id,split,Joy\nx,train,-0.1\n", 2, "outside \\[0, 1\\]"),
+    ("id,split,Joy\nx,train,nan\n", 2, "'nan', outside"),
+    ("id,split,Joy\nx,train,inf\n", 2, "'inf', outside"),
+    ("id,split,Joy\nx,train,high\n", 2, "label 'Joy' is 'high', not a number"),
+    ("id,split,Joy\nx,train,\n", 2, "no labels for a train clip; only test clips may be unlabelled"),
+    ("id,split,Joy\nx,val,\n", 2, "no labels for a dev clip"),
+    ("id,split,Joy,Awe\nx,test,0.5,\n", 2, "labels \\['Awe'\\] are empty while others are given"),
+    ("id,split,Joy\nx,train,0.5\ny,holdout,0.5\n", 3, "unknown split 'holdout'"),
+    ("id,split,Joy\nx,,0.5\n", 2, "unknown split ''"),
+]
+
+
+@pytest.mark.parametrize("text,line,pattern", BAD_CSV)
+def test_bad_labels_csv(tmp_path, text, line, pattern):
+    write(tmp_path / "labels.csv", text)
+    touch(tmp_path, "media/x.mp4")
+    with pytest.raises(LayoutError) as e:
+        read_layout(tmp_path, "csv")
+    assert str(e.value).startswith(f"{tmp_path / 'labels.csv'}, line {line}: "), str(e.value)
+    assert re.search(pattern, str(e.value)), str(e.value)
+    assert isinstance(e.value, ValueError) and e.value.line == line
+
+
+def test_bad_abaw5_row_and_metadata_is_not_checked_as_label(tmp_path):
+    abaw_tree(tmp_path)
+    with open(tmp_path / "data_info.csv", "a") as f:
+        f.write("[00005],Train,0.1,0.2,0.3,33\n")
+    with pytest.raises(LayoutError, match=r"data_info.csv, line 6: row has 6 cells, fewer than the 7"):
+        read_layout(tmp_path)
+    write(tmp_path / "data_info.csv",
+          "File_ID,Split,Joy,Age,Country\n[1],Train,0.5,unknown,\n[2],Val,2,30,US\n")
+    with pytest.raises(LayoutError, match=r"data_info.csv, line 3: label 'Joy' is '2'"):
+        read_layout(tmp_path)
+
+
+def test_muse_labels_header_without_emotions(tmp_path):
+    muse_tree(tmp_path)
+    write(tmp_path / "labels.csv", "File_ID\n[00001]\n")
+    with pytest.raises(LayoutError, match=r"labels.csv, line 1: header \['File_ID'\] has no emotion"):
+        read_layout(tmp_path)
+
+
+def test_muse_partition_and_labels_disagree(tmp_path):
+    muse_tree(tmp_path)
+    with open(tmp_path / "partition.csv", "a") as f:
+        f.write("[00009],devel\n")
+    with pytest.raises(LayoutError,
+                       match=r"partition.csv, line 6: dev clip '00009' has no row in labels.csv"):
+        read_layout(tmp_path)
+    muse_tree(tmp_path)
+    with open(tmp_path / "labels.csv", "a") as f:
+        f.write("[00008],0.1,0.1,0.1\n")
+    with pytest.raises(LayoutError, match=r"labels.csv, line 5: clip '00008' is not listed in partition"):
+        read_layout(tmp_path)
+
+
+def test_muse_unlabelled_train_row_in_labels_csv(tmp_path):
+    muse_tree(tmp_path)
+    write(tmp_path / "labels.csv", f"File_ID,{EMO}\n[00001],,,\n[00002],0,1,0.5\n")
+    with pytest.raises(LayoutError, match=r"labels.csv, line 2: no labels for a train clip"):
+        read_layout(tmp_path)
+
+
+def test_muse_partition_errors(tmp_path):
+    muse_tree(tmp_path)
+    write(tmp_path / "partition.csv", "Id,Set\n[00001],train\n")
+    with pytest.raises(LayoutError, match=r"partition.csv, line 1: no partition column"):
+        read_layout(tmp_path)
+    write(tmp_path / "partition.csv", "Id,Partition\n[00001],train\n[00002],Devel\n[00001],test\n")
+    with pytest.raises(LayoutError, match=r"partition.csv, line 4: duplicate clip ID '00001'"):
+        read_layout(tmp_path)
+    (tmp_path / "partition.csv").unlink()
+    with pytest.raises(LayoutError, match=r"partition.csv: file not found"):
+        read_layout(tmp_path, "muse")
+
+
+def test_unreadable_files(tmp_path):
+    write(tmp_path / "labels.csv", "")
+    with pytest.raises(LayoutError, match=r"labels.csv: file is empty"):
+        detect_layout(tmp_path)
+    write(tmp_path / "labels.csv", "id,split,Joy\nx,train,0.5\n".encode("utf-16"))
+    with pytest.raises(LayoutError, match=r"labels.csv: not UTF-8"):
+        read_layout(tmp_path, "csv")
