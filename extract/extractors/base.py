@@ -1,0 +1,204 @@
+"""The extractor interface and the runner that drives any extractor over clips through the cache.
+
+An extractor turns clips into named features. It declares:
+  name        folder name of its cache entries (e.g. "pixels", "shipped-fau", later "vit", "wavlm")
+  settings()  everything that changes its output (model id, revision, frames, prompt, code version):
+              hashed into the cache folder name, stored in settings.json
+  specs()     {feature key: FeatureSpec} of what it writes (one key, or several from one pass)
+  batch_size  clips handed to `compute` at once (1 for CPU extractors; > 1 for models on a GPU)
+  prepare(clip, media) -> anything    per-clip CPU work: decode, sample, crop. Raise a `ClipError`
+                                      (MediaError, FeatureFileError, ...) to fail just this clip.
+  compute(prepared list) -> list of {key: FeatureValue | Missing}   batched model work (default:
+                                      `prepare` already returned the outputs); an item may be a
+                                      `ClipError` instead, failing just that clip
+  setup() / teardown()                load and free models; called only when some clip is not cached,
+                                      so a fully cached run never loads a model
+
+`run_extractor` skips clips the cache has finished, records failures and goes on, checks every output
+against the spec (a wrong shape is a bug and stops the run), and writes each value atomically.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from extract.cache import FeatureCache, ProbeCache
+from extract.errors import ClipError
+from extract.media import MediaInfo
+from tfds_hume.manifest import FeatureSpec
+from tfds_hume.records import ClipRecord
+
+
+@dataclasses.dataclass
+class FeatureValue:
+    """One clip's value of one feature; `frame_mask` (bool[T]) is False on rows that are not real."""
+
+    value: np.ndarray
+    frame_mask: np.ndarray | None = None
+
+
+@dataclasses.dataclass
+class Missing:
+    """The feature cannot exist for this clip (no audio track, no shipped CSV): marked missing, never zero."""
+
+    reason: str
+
+
+Output = dict[str, "FeatureValue | Missing"]
+
+
+@dataclasses.dataclass
+class Media:
+    """What extractors get besides the clip: a (cached) `probe`, and a place to leave notes for the summary."""
+
+    probe: Callable[[Any], MediaInfo]
+    notes: list[dict[str, str]] = dataclasses.field(default_factory=list)
+
+    def note(self, clip_id: str, message: str) -> None:
+        self.notes.append({"id": clip_id, "note": message})
+
+
+class Extractor:
+    """Base class; see the module docstring for the contract."""
+
+    name: str = ""
+    batch_size: int = 1
+
+    def settings(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def specs(self) -> dict[str, FeatureSpec]:
+        raise NotImplementedError
+
+    def prepare(self, clip: ClipRecord, media: Media) -> Any:
+        raise NotImplementedError
+
+    def compute(self, prepared: Sequence[Any]) -> list[Output | ClipError]:
+        return list(prepared)
+
+    def setup(self) -> None:
+        """Load models; called once before the first clip that is not cached."""
+
+    def teardown(self) -> None:
+        """Free what `setup` loaded; called after the last clip, also when the run stops with an error."""
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """How one extractor's run went. cached: finished by an earlier run; missing: clips with a key marked missing."""
+
+    extractor: str
+    folder: str
+    done: int = 0
+    cached: int = 0
+    missing: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    failures: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    notes: list[dict[str, str]] = dataclasses.field(default_factory=list)
+
+    @property
+    def videos_per_s(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["videos_per_s"] = round(self.videos_per_s, 3)
+        return d
+
+
+def check_output(name: str, clip_id: str, specs: dict[str, FeatureSpec], out: Output) -> None:
+    """An output must have exactly the declared keys and shapes; anything else is a bug in the extractor."""
+    if set(out) != set(specs):
+        raise ValueError(f"extractor {name}: clip {clip_id} gave keys {sorted(out)}, declared {sorted(specs)}")
+    for key, item in out.items():
+        if isinstance(item, Missing):
+            continue
+        spec = specs[key]
+        v = np.asarray(item.value)
+        want = {"frame": (spec.num_frames, spec.dim), "video": (spec.dim,), "text": (),
+                "frame_text": (spec.num_frames,)}[spec.kind]
+        if v.shape != want:
+            raise ValueError(f"extractor {name}: clip {clip_id} key {key} has shape {v.shape}, expected {want}")
+        if spec.kind in ("frame", "video"):
+            if v.dtype != np.float32:
+                raise ValueError(f"extractor {name}: clip {clip_id} key {key} is {v.dtype}, expected float32")
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"extractor {name}: clip {clip_id} key {key} has non-finite values")
+        if item.frame_mask is not None:
+            if spec.kind not in ("frame", "frame_text") or np.shape(item.frame_mask) != (spec.num_frames,):
+                raise ValueError(f"extractor {name}: clip {clip_id} key {key} has a frame mask of shape "
+                                 f"{np.shape(item.frame_mask)} for a {spec.kind} feature")
+
+
+def _batches(items: list, n: int) -> Iterable[list]:
+    for i in range(0, len(items), max(1, n)):
+        yield items[i:i + n]
+
+
+def _fail(cache: FeatureCache, summary: RunSummary, clip: ClipRecord, e: ClipError) -> None:
+    file = e.path or (str(clip.video) if clip.video else None)
+    summary.failures.append(cache.record_failure(clip.id, file, e.reason))
+    summary.failed += 1
+
+
+def _run_pending(extractor: Extractor, specs: dict[str, FeatureSpec], pending: list[ClipRecord],
+                 cache: FeatureCache, media: Media, summary: RunSummary, progress: bool) -> None:
+    bar = tqdm(total=len(pending), desc=extractor.name, unit="video", disable=not progress, dynamic_ncols=True)
+    for batch in _batches(pending, extractor.batch_size):
+        ready: list[tuple[ClipRecord, Any]] = []
+        for clip in batch:
+            try:
+                ready.append((clip, extractor.prepare(clip, media)))
+            except ClipError as e:
+                _fail(cache, summary, clip, e)
+        if ready:
+            outputs = extractor.compute([p for _, p in ready])
+            if len(outputs) != len(ready):
+                raise ValueError(f"extractor {extractor.name}: compute returned {len(outputs)} outputs "
+                                 f"for {len(ready)} clips")
+            for (clip, _), out in zip(ready, outputs):
+                if isinstance(out, ClipError):
+                    _fail(cache, summary, clip, out)
+                    continue
+                check_output(extractor.name, clip.id, specs, out)
+                for key, item in out.items():
+                    if isinstance(item, Missing):
+                        cache.write_missing(clip.id, key, item.reason)
+                    else:
+                        cache.write_value(clip.id, key, np.asarray(item.value), item.frame_mask)
+                summary.done += 1
+                summary.missing += any(isinstance(i, Missing) for i in out.values())
+        bar.update(len(batch))
+        bar.set_postfix(failed=summary.failed, refresh=False)
+    bar.close()
+
+
+def run_extractor(extractor: Extractor, clips: Sequence[ClipRecord], features_dir, *,
+                  probe: ProbeCache | None = None, progress: bool = True) -> tuple[RunSummary, FeatureCache]:
+    """Run `extractor` over every clip its cache under `features_dir` (one dataset's folder, see
+    `extract.cache.dataset_features_dir`) has not finished; return the summary and the cache."""
+    specs = extractor.specs()
+    cache = FeatureCache(features_dir, extractor.name, extractor.settings(), list(specs))
+    media = Media(probe=probe or ProbeCache(features_dir))
+    summary = RunSummary(extractor=extractor.name, folder=str(cache.folder))
+    pending = []
+    for clip in clips:
+        if cache.is_done(clip.id):
+            summary.cached += 1
+        else:
+            pending.append(clip)
+    start = time.perf_counter()
+    if pending:
+        extractor.setup()
+        try:
+            _run_pending(extractor, specs, pending, cache, media, summary, progress)
+        finally:
+            extractor.teardown()
+    summary.seconds = time.perf_counter() - start
+    summary.notes = media.notes
+    return summary, cache

@@ -1,0 +1,202 @@
+"""The whole extraction run: dataset records -> extractors through the cache -> manifest -> TFDS dataset.
+
+Folders (all under the cache root, never inside the data root):
+  synthetic/<layout>-n<N>-s<seed>[-faults]/   the generated demo dataset (written once, then reused)
+  features/<dataset>/<extractor>-<hash8>/     the feature cache (`extract.cache`)
+  exports/<dataset>-<config>/                 manifest.json (file paths relative to this folder) and
+                                              summary.json (what the run did)
+The TFDS dataset goes to the data dir (`tfds_hume.paths.data_dir`).
+
+A clip that fails any extractor (broken video, malformed CSV) is reported in the summary, recorded in
+that extractor's failures.jsonl, and left out of the export; a feature that cannot exist for a clip
+(no CSV, no audio track) is missing in the export, never zero-filled.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from extract.cache import ProbeCache, dataset_features_dir
+from extract.configs import extractors_for
+from extract.extractors import Extractor, run_extractor
+from tfds_hume.manifest import ClipEntry, Manifest
+from tfds_hume.records import SPLITS, ClipRecord, DatasetRecords
+
+SUMMARY_NAME = "summary.json"
+
+
+def synthetic_name(layout: str, clips: int, seed: int, faults: bool = False) -> str:
+    return f"synthetic-{layout}-n{clips}-s{seed}" + ("-faults" if faults else "")
+
+
+def ensure_synthetic(cache_root: str | os.PathLike, *, layout: str = "muse", clips_per_split: int = 60,
+                     seed: int = 0, faults: bool = False, progress: bool = True) -> Path:
+    """The synthetic dataset under `<cache>/synthetic/`, generated unless a complete copy is there.
+
+    Generated into a temporary sibling folder and renamed when complete, so an existing folder is a
+    complete one (an interrupted generation leaves only the temporary folder, replaced next time).
+    """
+    from tfds_hume.synthetic import generate  # only needed without --data-root
+
+    name = f"{layout}-n{clips_per_split}-s{seed}" + ("-faults" if faults else "")
+    root = Path(cache_root) / "synthetic" / name
+    if root.is_dir():
+        return root
+    tmp = root.with_name(f".{name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    generate(tmp, layout=layout, clips_per_split=clips_per_split, seed=seed, faults=faults, progress=progress)
+    os.replace(tmp, root)
+    return root
+
+
+def select_clips(records: Sequence[ClipRecord], limit: int | None = None) -> list[ClipRecord]:
+    """Clips in split order then id order; with `limit`, the first `limit` clips of each split."""
+    out = []
+    for split in SPLITS:
+        clips = sorted((r for r in records if r.split == split), key=lambda r: r.id)
+        out.extend(clips if limit is None else clips[:limit])
+    return out
+
+
+def dataset_name(root: str | os.PathLike) -> str:
+    """A folder-safe name for a real dataset: its root folder's name."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(root).resolve().name).strip(".-")
+    return name or "dataset"
+
+
+def check_outside(root: Path, folder: Path, what: str) -> None:
+    """Caches and outputs never go inside the data root (it may be read-only, and is not ours)."""
+    r, f = root.resolve(), folder.resolve()
+    if f == r or r in f.parents:
+        raise ValueError(f"the {what} {folder} is inside the data root {root}: choose a folder outside it")
+
+
+@dataclasses.dataclass
+class ExtractResult:
+    """What `run` did; `summary` is also written to `<export_dir>/summary.json`."""
+
+    export_dir: Path
+    manifest: Manifest
+    summary: dict[str, Any]
+    dataset_dir: Path | None
+
+
+def make_manifest(data: DatasetRecords, clips: Sequence[ClipRecord], extractors: Sequence[Extractor],
+                  caches: dict, export_dir: Path, *, dataset: str, synthetic: bool,
+                  failed: set[str], notes: dict[str, Any]) -> Manifest:
+    """Manifest of every clip that did not fail, with each feature file it has (relative to export_dir)."""
+    features = {}
+    for ex in extractors:
+        for key, spec in ex.specs().items():
+            if key in features:
+                raise ValueError(f"feature key {key!r} comes from two extractors")
+            features[key] = spec
+    entries = []
+    for clip in clips:
+        if clip.id in failed:
+            continue
+        files = {}
+        for ex in extractors:
+            for key, path in caches[ex.name].files(clip.id).items():
+                files[key] = os.path.relpath(path, export_dir)
+        entries.append(ClipEntry(id=clip.id, split=clip.split, labels=[float(v) for v in clip.labels],
+                                 files=files))
+    return Manifest(dataset=dataset, synthetic=synthetic, emotions=list(data.emotions), features=features,
+                    clips=entries, notes=notes)
+
+
+def run(data: DatasetRecords, *, config: str, cache_dir: str | os.PathLike, data_dir: str | os.PathLike | None,
+        dataset: str, synthetic: bool, limit: int | None = None, build: bool = True, progress: bool = True,
+        num_frames: int = 32, pixel_size: int = 12) -> ExtractResult:
+    """Extract the features of `config` for `data`, write the export, and build the TFDS dataset."""
+    t0 = time.perf_counter()
+    cache_dir = Path(cache_dir)
+    clips = select_clips(data.records, limit)
+    if not clips:
+        raise ValueError(f"{data.root}: no usable clips (skipped: {len(data.skipped)})")
+    extractors = extractors_for(config, clips, synthetic=synthetic, num_frames=num_frames, pixel_size=pixel_size)
+    # The synthetic set is identified by its generator settings (all in its name), real data by its root.
+    source = ({"synthetic": dataset} if synthetic else
+              {"data_root": str(Path(data.root).resolve()), "layout": data.layout})
+    features_dir = dataset_features_dir(cache_dir, dataset, source)
+    probe = ProbeCache(cache_dir)
+    caches, runs = {}, {}
+    for ex in extractors:
+        summary, cache = run_extractor(ex, clips, features_dir, probe=probe, progress=progress)
+        caches[ex.name], runs[ex.name] = cache, summary
+    # Unfinished clips were retried just now, so every failed clip has its reasons in this run's summaries.
+    by_reason: dict[str, dict[str, list[str]]] = {}
+    for name, s in runs.items():
+        for f in s.failures:
+            by_reason.setdefault(f["id"], {}).setdefault(f"{f['file']}: {f['reason']}" if f["file"] else f["reason"], []).append(name)
+    failed = {cid: [f"{', '.join(names)}: {reason}" for reason, names in reasons.items()]
+              for cid, reasons in by_reason.items()}
+    export_dir = cache_dir / "exports" / f"{dataset}-{config}"
+    export_dir.mkdir(parents=True, exist_ok=True)
+    notes = {
+        "config": config, "layout": data.layout, "data_root": str(data.root), "limit_per_split": limit,
+        "num_frames": num_frames, "extractors": {n: Path(c.folder).name for n, c in caches.items()},
+        "failed": {cid: r for cid, r in failed.items()},
+        "skipped": [dataclasses.asdict(s) for s in data.skipped],
+    }
+    manifest = make_manifest(data, clips, extractors, caches, export_dir, dataset=dataset, synthetic=synthetic,
+                             failed=set(failed), notes=notes)
+    if not manifest.clips:
+        raise ValueError(f"{data.root}: every clip failed; see {SUMMARY_NAME} and the failures.jsonl files")
+    manifest.write(export_dir)
+    summary: dict[str, Any] = {
+        "dataset": dataset, "synthetic": synthetic, "config": config, "layout": data.layout,
+        "data_root": str(data.root), "export_dir": str(export_dir),
+        "clips": {"listed": len(data.records) + len(data.skipped), "selected": len(clips),
+                  "exported": len(manifest.clips), "failed": len(failed), "skipped_by_reader": len(data.skipped),
+                  "by_split": {s: sum(c.split == s for c in manifest.clips) for s in SPLITS}},
+        "extractors": {n: s.to_json() for n, s in runs.items()},
+        "failed": notes["failed"], "skipped": notes["skipped"],
+        "features": {k: {"kind": s.kind, "dim": s.dim, "num_frames": s.num_frames, "source": s.source}
+                     for k, s in manifest.features.items()},
+    }
+    dataset_dir = None
+    if build:
+        from tfds_hume.build import build as build_tfds  # TFDS import is slow: only when building
+
+        if not progress:
+            import tensorflow_datasets as tfds
+
+            tfds.disable_progress_bar()
+
+        dataset_dir = build_tfds(export_dir, config=config, data_dir=data_dir)
+        summary["tfds"] = {"name": f"hume_reaction/{config}", "path": str(dataset_dir)}
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    path = export_dir / SUMMARY_NAME
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=1))
+    os.replace(tmp, path)
+    return ExtractResult(export_dir=export_dir, manifest=manifest, summary=summary, dataset_dir=dataset_dir)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The human-readable end-of-run report."""
+    c = summary["clips"]
+    lines = [f"{summary['dataset']} ({'SYNTHETIC' if summary['synthetic'] else 'real'} data, "
+             f"layout {summary['layout']}, config {summary['config']}): {c['exported']} clips exported "
+             f"({', '.join(f'{s} {n}' for s, n in c['by_split'].items())}), {c['failed']} failed, "
+             f"{c['skipped_by_reader']} skipped by the reader"]
+    for name, s in summary["extractors"].items():
+        lines.append(f"  {name:<16} done {s['done']}, cached {s['cached']}, missing {s['missing']}, "
+                     f"failed {s['failed']}  ({s['videos_per_s']:.1f} videos/s)")
+    for cid, reasons in summary["failed"].items():
+        lines.append(f"  FAILED {cid}: {'; '.join(reasons)}")
+    for s in summary["skipped"]:
+        lines.append(f"  SKIPPED {s['id']}: {s['reason']} ({s['path']})")
+    lines.append(f"  export: {summary['export_dir']}")
+    if "tfds" in summary:
+        lines.append(f"  TFDS:   {summary['tfds']['name']} in {summary['tfds']['path']}")
+    return "\n".join(lines)
