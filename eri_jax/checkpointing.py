@@ -1,0 +1,143 @@
+"""Orbax checkpoints of a training run: the best epoch (by dev mean Pearson) and the last one.
+
+Layout of a run folder `<workdir>/<run>/`:
+  config.json      the training config (written by `train.py`; `evaluate.py` rebuilds the model from it)
+  steps/<epoch>/   one orbax checkpoint per kept epoch: items `state` (every array of the
+                   (model, optimizer) state, flattened to `path.to.leaf` keys; PRNG keys stored as their
+                   raw key data) and `meta` (JSON: epoch, per-epoch log, dev metric)
+
+Preservation: the latest checkpoint and the best one by `dev_mean_pearson` (higher is better) are
+kept, all others deleted; an epoch whose dev Pearson is undefined (NaN) is ranked below every real
+value. Orbax writes asynchronously; `RunCheckpoints` is a context manager that waits and closes.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_managers import AnyPreservationPolicy, BestN, LatestN
+
+METRIC = "dev_mean_pearson"
+UNDEFINED_METRIC = -2.0  # below every Pearson r, so a NaN epoch is never "best" over a real one
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _key_data(leaf: Any) -> Any:
+    if isinstance(leaf, jax.ShapeDtypeStruct):  # abstract template (nnx.eval_shape)
+        return jax.ShapeDtypeStruct(jax.eval_shape(jax.random.key_data, leaf).shape, np.uint32,
+                                    sharding=leaf.sharding)
+    return jax.random.key_data(leaf)
+
+
+def _key_impl(leaf: Any) -> Any:
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+        return leaf.dtype._impl  # an abstract key array carries its implementation in the dtype only
+    return jax.random.key_impl(leaf)
+
+
+def flatten_state(state: Any) -> dict[str, Any]:
+    """The state's arrays as a flat `{"0.layer.kernel.value": array}` dict; PRNG keys as key data.
+
+    Works on concrete states and on abstract ones (leaves `jax.ShapeDtypeStruct`).
+    """
+    flat = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+        flat[jax.tree_util.keystr(path, simple=True, separator=".")] = (
+            _key_data(leaf) if _is_key(leaf) else leaf)
+    return flat
+
+
+def unflatten_state(template: Any, flat: dict[str, Any]) -> Any:
+    """Put the arrays of `flat` back into the structure of `template` (re-wrapping PRNG keys)."""
+    paths, treedef = jax.tree_util.tree_flatten_with_path(template)
+    missing = []
+    leaves = []
+    for path, leaf in paths:
+        name = jax.tree_util.keystr(path, simple=True, separator=".")
+        if name not in flat:
+            missing.append(name)
+            continue
+        value = flat[name]
+        leaves.append(jax.random.wrap_key_data(value, impl=_key_impl(leaf))
+                      if _is_key(leaf) else value)
+    if missing:
+        raise ValueError(f"checkpoint lacks {len(missing)} arrays of the model, e.g. {missing[:5]}; "
+                         "was it written for another model or config?")
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _abstract(flat: dict[str, Any]) -> dict[str, jax.ShapeDtypeStruct]:
+    return {k: jax.ShapeDtypeStruct(np.shape(v), v.dtype, sharding=getattr(v, "sharding", None))
+            for k, v in flat.items()}
+
+
+def _metric_value(metrics: dict[str, float]) -> float:
+    v = metrics.get(METRIC, UNDEFINED_METRIC)
+    return UNDEFINED_METRIC if v is None or math.isnan(v) else float(v)
+
+
+class RunCheckpoints:
+    """Orbax `CheckpointManager` for one run: save per epoch, keep best + last, restore either."""
+
+    def __init__(self, run_dir: str | Path, *, read_only: bool = False):
+        self.directory = Path(run_dir).absolute() / "steps"
+        policy = AnyPreservationPolicy([
+            LatestN(n=1),
+            BestN(get_metric_fn=_metric_value, reverse=False, n=1, keep_checkpoints_without_metrics=False),
+        ])
+        options = ocp.CheckpointManagerOptions(
+            best_fn=_metric_value, best_mode="max", preservation_policy=None if read_only else policy,
+            max_to_keep=None, create=not read_only, read_only=read_only,
+            save_interval_steps=0 if read_only else 1)
+        self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                              item_names=("state", "meta"))
+
+    def __enter__(self) -> "RunCheckpoints":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def wait(self) -> None:
+        """Block until asynchronous saves are on disk."""
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.wait()
+        self._manager.close()
+
+    def latest_epoch(self) -> int | None:
+        return self._manager.latest_step()
+
+    def best_epoch(self) -> int | None:
+        return self._manager.best_step()
+
+    def epochs(self) -> list[int]:
+        return list(self._manager.all_steps())
+
+    def save(self, epoch: int, state: Any, meta: dict[str, Any], dev_metric: float) -> None:
+        """Save the state after `epoch` (1-based) with its dev metric (NaN allowed) and JSON `meta`."""
+        metric = UNDEFINED_METRIC if dev_metric is None or math.isnan(dev_metric) else float(dev_metric)
+        self._manager.save(epoch, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(flatten_state(state)), meta=ocp.args.JsonSave(meta)),
+            metrics={METRIC: metric})
+
+    def restore(self, epoch: int, template: Any) -> tuple[Any, dict[str, Any]]:
+        """The state saved at `epoch`, shaped (and sharded) like `template`, and its meta.
+
+        `template` may be abstract (`nnx.eval_shape`, with shardings set) so nothing is allocated twice.
+        """
+        if epoch not in self._manager.all_steps():
+            raise FileNotFoundError(f"{self.directory}: no checkpoint for epoch {epoch}; "
+                                    f"it has {sorted(self._manager.all_steps())}")
+        target = _abstract(flatten_state(template))
+        out = self._manager.restore(epoch, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+        return unflatten_state(template, dict(out["state"])), dict(out["meta"])

@@ -1,0 +1,126 @@
+"""`python -m eri_jax.evaluate`: evaluate a trained run's checkpoint on a split.
+
+    python -m eri_jax.evaluate --run-dir checkpoints/<run> [--split dev] [--checkpoint best|last|EPOCH]
+                               [--dataset hume_reaction/demo] [--data-dir D] [--runs-dir runs]
+
+Rebuilds the model from `<run-dir>/config.json` (no weights are initialised: the state is restored
+into an abstract template), restores the checkpoint, predicts the split and writes the evaluation
+files (predictions CSV, metrics JSON/Markdown, confusion PNGs) into `<runs-dir>/<run>/`. The dataset
+defaults to the one the run was trained on; another one must have the same features and emotions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import jax
+from flax import nnx
+
+from eri_jax import features as feats
+from eri_jax import sharding as shd
+from eri_jax.checkpointing import RunCheckpoints
+from eri_jax.model_factory import build_model
+from eri_jax.train import TrainConfig, evaluate_splits, load_inputs
+from eri_jax.train_step import make_optimizer, make_predict
+
+
+def abstract_state(cfg: TrainConfig, run_info: dict[str, Any], mesh) -> tuple[Any, Any]:
+    """(graphdef, abstract replicated state) of the run's (model, optimizer), allocating nothing."""
+    halve_steps = cfg.halve_every * run_info["steps_per_epoch"] if cfg.schedule == "step" else 0
+
+    def make():
+        model = build_model(cfg.model, cfg.model_kwargs, in_dim=run_info["in_dim"],
+                            num_outputs=len(run_info["emotions"]), seed=cfg.seed, precision=cfg.precision)
+        return model, nnx.Optimizer(model, make_optimizer(cfg.optimizer, cfg.lr, cfg.weight_decay,
+                                                          halve_steps=halve_steps), wrt=nnx.Param)
+
+    graphdef, state = nnx.split(nnx.eval_shape(make))
+    rep = shd.replicated(mesh)
+    state = jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), state)
+    return graphdef, state
+
+
+def evaluate_run(run_dir: str | Path, *, split: str = "dev", checkpoint: str = "best",
+                 dataset: str | None = None, data_dir: str | None = None,
+                 runs_dir: str | None = None) -> dict[str, Any]:
+    """Evaluate checkpoint `best`, `last` or an epoch number of the run in `run_dir`; return the metrics."""
+    from eri_jax.data import dataset_meta
+
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{config_path} not found: is {run_dir} a run folder written by "
+                                "`python -m eri_jax.train`?")
+    run_info = json.loads(config_path.read_text())
+    cfg = TrainConfig.from_json(run_info)
+    cfg.workdir = str(run_dir.parent)
+    cfg.run_name = run_dir.name
+    cfg.init_from = None  # the checkpoint holds the weights
+    if dataset:
+        cfg.dataset = dataset
+    if data_dir:
+        cfg.data_dir = data_dir
+    if runs_dir:
+        cfg.runs_dir = runs_dir
+    meta = dataset_meta(cfg.dataset, cfg.data_dir)
+    feats.check_numeric(cfg.features, meta.features, cfg.dataset)
+    if list(meta.emotions) != list(run_info["emotions"]):
+        raise ValueError(f"{cfg.dataset} has emotions {meta.emotions}, the run was trained on "
+                         f"{run_info['emotions']}")
+    in_dim = feats.input_dim(cfg.features, meta.features)
+    if in_dim != run_info["in_dim"]:
+        raise ValueError(f"features {cfg.features} of {cfg.dataset} are {in_dim} wide; the run was "
+                         f"trained on {run_info['in_dim']}")
+
+    mesh = shd.batch_mesh()
+    shd.check_batch_size(cfg.batch_size, mesh)
+    graphdef, template = abstract_state(cfg, run_info, mesh)
+    with RunCheckpoints(run_dir, read_only=True) as ckpt:
+        if checkpoint == "best":
+            epoch = ckpt.best_epoch()
+        elif checkpoint == "last":
+            epoch = ckpt.latest_epoch()
+        else:
+            epoch = int(checkpoint)
+        if epoch is None:
+            raise FileNotFoundError(f"{ckpt.directory} holds no checkpoint")
+        state, _ = ckpt.restore(epoch, template)
+
+    standardizer = (feats.Standardizer.from_json(run_info["standardizer"])
+                    if run_info.get("standardizer") else None)
+    data = load_inputs(cfg, split, meta, standardizer)
+    rep = shd.replicated(mesh)
+    predict = make_predict(graphdef, state_sharding=rep, batch_sharding=shd.batch_sharded(mesh))
+    out_dir = Path(cfg.runs_dir) / cfg.run_name
+    return evaluate_splits(cfg, meta, predict, state, {split: data}, mesh, epoch=epoch, out_dir=out_dir,
+                           checkpoint=checkpoint)[split]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eri_jax.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--run-dir", required=True, help="the run's checkpoint folder, <workdir>/<run>")
+    p.add_argument("--split", default="dev", choices=("train", "dev", "test"))
+    p.add_argument("--checkpoint", default="best", help="best, last or an epoch number")
+    p.add_argument("--dataset", default=None, help="TFDS name/config (default: the run's)")
+    p.add_argument("--data-dir", default=None, help="TFDS data dir (default: the run's)")
+    p.add_argument("--runs-dir", default=None, help="outputs go to <runs-dir>/<run>/ (default: the run's)")
+    args = p.parse_args(argv)
+    if args.checkpoint not in ("best", "last") and not args.checkpoint.isdigit():
+        p.error(f"--checkpoint must be best, last or an epoch number, got {args.checkpoint!r}")
+    try:
+        metrics = evaluate_run(args.run_dir, split=args.split, checkpoint=args.checkpoint,
+                               dataset=args.dataset, data_dir=args.data_dir, runs_dir=args.runs_dir)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    run = Path(args.run_dir).name
+    print(f"{run} ({args.checkpoint} = epoch {metrics['meta']['epoch']}) on {args.split}: mean Pearson "
+          f"{metrics['mean_pearson']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
