@@ -1,0 +1,302 @@
+"""The on-device epoch engine: whole epochs as one compiled call, many runs at once under `jax.vmap`.
+
+The split lives on the accelerator. An epoch is one jitted call:
+
+    perm   = permutation(fold_in(shuffle_key, epoch), N)          per run, on the device
+    batches: perm padded to ceil(N/B)*B rows (pad rows masked out of the loss), reshaped [steps, B]
+    state  = lax.scan(train_step, state, batches)                  fixed shapes, no host round trip
+    r      = pearson_jax(predict(state, dev), dev.labels)          dev mean Pearson, in the same call
+    best   = where(mean(r) > best_score, params, best_params)       best epoch kept per run, on device
+
+so Python dispatches once per epoch, not once per step. `vmapped=True` maps that function over a leading
+run axis of the carry: each run has its own parameters, optimizer state (its learning rate lives there,
+`optax.inject_hyperparams`), dropout RNG, shuffle key and, for the probe, activation index (switched with
+`lax.switch`). The data are shared, not copied per run. With `vmapped=False` the same function trains one
+run; a run trained alone and the same run trained inside a vmapped sweep agree to float tolerance.
+
+Per-run randomness comes from the run's seed only: parameters and dropout from `nnx.Rngs(key(seed))`
+(what `eri_jax.train` uses for the same seed), shuffling from `fold_in(key(seed), SHUFFLE_STREAM)`.
+The best epoch is the first epoch with the highest dev mean Pearson (strictly greater replaces; an
+undefined, NaN score never does). The loss is `train_step.masked_mse` (NaN labels, pad rows masked).
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from eri_jax.metrics import pearson_jax
+from eri_jax.train_step import make_optimizer, masked_mse
+
+# How often each engine function was traced (compiled); tests check one compile per shape and mode.
+TRACE_COUNTS: collections.Counter = collections.Counter()
+SHUFFLE_STREAM = 0x5348  # fold_in constant separating the shuffle key from the model's key
+
+# (rngs, activation index int32 scalar) -> a freshly initialised model.
+ModelBuilder = Callable[[nnx.Rngs, jax.Array], nnx.Module]
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class SplitArrays:
+    """One split as arrays: x float [N,D] or [N,T,D], labels float32 [N,E] (NaN unlabelled), frame_mask bool [N,T]."""
+
+    x: Any
+    labels: Any
+    frame_mask: Any = None
+
+    @property
+    def size(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to_device(self, sharding: Any = None) -> "SplitArrays":
+        """The arrays placed on the accelerator once (default device unless `sharding` is given)."""
+        return jax.tree.map(lambda a: jax.device_put(a, sharding), self)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class Carry:
+    """Everything that changes from epoch to epoch, per run (a leading run axis when vmapped)."""
+
+    state: Any         # nnx.State of (model, optimizer)
+    best_params: Any   # nnx.State of the model's Params at the best epoch so far
+    best_score: Any    # float32: dev mean Pearson of the best epoch (-inf before any defined score)
+    best_epoch: Any    # int32: 1-based best epoch, 0 before any defined score
+    shuffle_key: Any   # PRNG key
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class EpochMetrics:
+    """What one epoch reports per run: train loss (mean over labelled entries), dev mean and per-emotion r."""
+
+    train_loss: Any
+    dev_mean_pearson: Any
+    dev_pearson: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineConfig:
+    """Training settings shared by every run of an engine (the swept ones are per-run arrays).
+
+    halve_every: epochs between LR halvings (0 = constant LR), as the ViPER paper's step schedule.
+    compiler_options: XLA options for every compiled function, as (name, value) pairs; e.g.
+    `(("xla_backend_optimization_level", 0),)` compiles tiny test models several times faster on CPU.
+    """
+
+    batch_size: int
+    eval_batch_size: int = 256
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    halve_every: int = 0
+    compiler_options: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self):
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError(f"batch sizes must be positive, got {self.batch_size}, {self.eval_batch_size}")
+        if self.halve_every < 0:
+            raise ValueError(f"halve_every must be >= 0, got {self.halve_every}")
+
+
+def _mean_over_defined(r: jax.Array) -> jax.Array:
+    # mean_pearson_jax's rule on an already computed r (no second pass over the predictions)
+    defined = ~jnp.isnan(r)
+    count = defined.sum()
+    return jnp.where(count > 0, jnp.where(defined, r, 0).sum() / jnp.maximum(count, 1), jnp.nan)
+
+
+def _forward(model: nnx.Module, x: jax.Array, frame_mask: jax.Array | None) -> jax.Array:
+    return model(x, frame_mask).astype(jnp.float32)
+
+
+class Engine:
+    """Trains runs of one model shape on one training-set size; `vmapped` picks sweep or single-run mode.
+
+    build: `ModelBuilder` for the shape. n_train: training rows (fixes the steps per epoch and thereby
+    the LR schedule). Compiled functions are cached on the engine: reuse one engine for every group of
+    the same shape.
+    """
+
+    def __init__(self, build: ModelBuilder, cfg: EngineConfig, *, n_train: int):
+        if n_train < 1:
+            raise ValueError("the training split is empty")
+        self.build = build
+        self.cfg = cfg
+        self.n_train = n_train
+        self.steps_per_epoch = math.ceil(n_train / cfg.batch_size)
+        self.halve_steps = cfg.halve_every * self.steps_per_epoch
+        abstract = nnx.eval_shape(lambda: self._make(jnp.int32(0), jnp.float32(1e-3), jnp.int32(0)))
+        self.graphdef = nnx.graphdef(abstract)
+        self._jitted: dict[tuple[str, bool], Callable] = {}
+
+    # ------------------------------------------------------------------------------------ building
+
+    def _make(self, seed, lr, activation):
+        model = self.build(nnx.Rngs(jax.random.key(seed)), activation)
+        # One transformation for every run (make_optimizer takes a Python LR and is cached); each run's
+        # own LR goes into its optimizer state, which is where inject_hyperparams reads it from.
+        tx = make_optimizer(self.cfg.optimizer, 1.0, self.cfg.weight_decay, halve_steps=self.halve_steps)
+        optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+        lr_var = optimizer.opt_state.hyperparams["learning_rate"]
+        lr_var[...] = jnp.asarray(lr, lr_var[...].dtype)
+        return model, optimizer
+
+    def _init_one(self, seed, lr, activation) -> Carry:
+        model, optimizer = self._make(seed, lr, activation)
+        return Carry(state=nnx.state((model, optimizer)), best_params=nnx.state(model, nnx.Param),
+                     best_score=jnp.float32(-jnp.inf), best_epoch=jnp.int32(0),
+                     shuffle_key=jax.random.fold_in(jax.random.key(seed), SHUFFLE_STREAM))
+
+    def init(self, seeds, lrs, activations, *, vmapped: bool = True) -> Carry:
+        """Fresh carry. vmapped: 1-D arrays of equal length R (one entry per run); else scalars."""
+        seeds = jnp.asarray(seeds, jnp.int32)
+        lrs = jnp.asarray(lrs, jnp.float32)
+        activations = jnp.asarray(activations, jnp.int32)
+        if vmapped and not (seeds.ndim == lrs.ndim == activations.ndim == 1
+                            and seeds.shape == lrs.shape == activations.shape):
+            raise ValueError(f"vmapped init needs 1-D seeds, lrs, activations of one length, got shapes "
+                             f"{seeds.shape}, {lrs.shape}, {activations.shape}")
+        return self._fn("init", vmapped)(seeds, lrs, activations)
+
+    # ---------------------------------------------------------------------------------- one epoch
+
+    def _train_epoch(self, carry: Carry, train: SplitArrays, epoch) -> tuple[Any, jax.Array]:
+        n, b = train.size, self.cfg.batch_size
+        steps = math.ceil(n / b)
+        perm = jax.random.permutation(jax.random.fold_in(carry.shuffle_key, epoch), n)
+        order = jnp.concatenate([perm, jnp.zeros(steps * b - n, perm.dtype)]).reshape(steps, b)
+        valid = (jnp.arange(steps * b) < n).reshape(steps, b)
+
+        def step(state, xs):
+            idx, row_mask = xs
+            x = jnp.take(train.x, idx, axis=0)
+            labels = jnp.take(train.labels, idx, axis=0)
+            frame_mask = None if train.frame_mask is None else jnp.take(train.frame_mask, idx, axis=0)
+            model, optimizer = nnx.merge(self.graphdef, state)
+            model.train()
+
+            def loss_fn(m):
+                return masked_mse(_forward(m, x, frame_mask), labels, row_mask)
+
+            loss, grads = nnx.value_and_grad(loss_fn)(model)
+            optimizer.update(model, grads)
+            count = (row_mask[:, None] & ~jnp.isnan(labels)).sum()
+            return nnx.state((model, optimizer)), (loss, count)
+
+        state, (losses, counts) = jax.lax.scan(step, carry.state, (order, valid))
+        total = counts.sum()
+        train_loss = jnp.where(total > 0, (losses * counts).sum() / jnp.maximum(total, 1), jnp.nan)
+        return state, train_loss
+
+    def _predict(self, state, params, data: SplitArrays) -> jax.Array:
+        """float32 [N,E] from the model in `state` with `params` swapped in, in eval mode, fixed-size chunks."""
+        n, b = data.size, min(self.cfg.eval_batch_size, data.size)
+        steps = math.ceil(n / b)
+        idx = jnp.minimum(jnp.arange(steps * b), n - 1).reshape(steps, b)  # pad rows repeat the last row
+        model, _ = nnx.merge(self.graphdef, state)
+        nnx.update(model, params)
+        model.eval()
+        graphdef, rest = nnx.split(model)
+
+        def chunk(_, i):
+            m = nnx.merge(graphdef, rest)
+            fm = None if data.frame_mask is None else jnp.take(data.frame_mask, i, axis=0)
+            return None, _forward(m, jnp.take(data.x, i, axis=0), fm)
+
+        _, out = jax.lax.scan(chunk, None, idx)
+        return out.reshape(steps * b, -1)[:n]
+
+    def _epoch(self, carry: Carry, train: SplitArrays, dev: SplitArrays, epoch) -> tuple[Carry, EpochMetrics]:
+        TRACE_COUNTS["epoch"] += 1
+        state, train_loss = self._train_epoch(carry, train, epoch)
+        params = nnx.state(nnx.merge(self.graphdef, state)[0], nnx.Param)
+        pred = self._predict(state, params, dev)
+        r = pearson_jax(pred, dev.labels)
+        score = _mean_over_defined(r)
+        better = score > carry.best_score  # False for NaN: an undefined epoch never becomes best
+        best_params = jax.tree.map(lambda new, old: jnp.where(better, new, old), params, carry.best_params)
+        new = Carry(state=state, best_params=best_params,
+                    best_score=jnp.where(better, score, carry.best_score),
+                    best_epoch=jnp.where(better, jnp.asarray(epoch, jnp.int32) + 1, carry.best_epoch),
+                    shuffle_key=carry.shuffle_key)
+        return new, EpochMetrics(train_loss=train_loss, dev_mean_pearson=score, dev_pearson=r)
+
+    def epoch(self, carry: Carry, train: SplitArrays, dev: SplitArrays, epoch: int, *,
+              vmapped: bool = True) -> tuple[Carry, EpochMetrics]:
+        """Train one epoch (0-based `epoch` picks the shuffle), score dev, update the best; carry is donated."""
+        return self._fn("epoch", vmapped)(carry, train, dev, jnp.int32(epoch))
+
+    def predict_best(self, carry: Carry, data: SplitArrays, *, vmapped: bool = True) -> jax.Array:
+        """Predictions float32 [(R,) N, E] of each run's best parameters on `data`."""
+        return self._fn("predict", vmapped)(carry, data)
+
+    def _fn(self, name: str, vmapped: bool) -> Callable:
+        key = (name, vmapped)
+        if key not in self._jitted:
+            if name == "init":
+                f, axes, donate = self._init_one, (0, 0, 0), ()
+            elif name == "epoch":
+                f, axes, donate = self._epoch, (0, None, None, None), (0,)
+            else:
+                f, axes, donate = (lambda c, d: self._predict(c.state, c.best_params, d)), (0, None), ()
+            if vmapped:
+                f = jax.vmap(f, in_axes=axes)
+            self._jitted[key] = jax.jit(f, donate_argnums=donate,
+                                        compiler_options=dict(self.cfg.compiler_options) or None)
+        return self._jitted[key]
+
+
+def run_epochs(engine: Engine, carry: Carry, train: SplitArrays, dev: SplitArrays, epochs: int, *,
+               vmapped: bool = True, on_epoch: Callable[[int, EpochMetrics], None] | None = None
+               ) -> tuple[Carry, dict[str, np.ndarray]]:
+    """Run `epochs` epochs (one dispatch each); return the final carry and the history on host.
+
+    History arrays have the epoch axis first: train_loss [epochs(, R)], dev_mean_pearson [epochs(, R)],
+    dev_pearson [epochs, (R,) E]. on_epoch(epoch, metrics) is called after each dispatch (progress bars).
+    """
+    history = []
+    for e in range(epochs):
+        carry, m = engine.epoch(carry, train, dev, e, vmapped=vmapped)
+        history.append(m)
+        if on_epoch is not None:
+            on_epoch(e, m)
+    stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *history)
+    return carry, dataclasses.asdict(stacked)
+
+
+def take_run(tree: Any, r: int) -> Any:
+    """Run `r`'s slice of a vmapped pytree (e.g. `carry.best_params`)."""
+    return jax.tree.map(lambda a: a[r], tree)
+
+
+# ------------------------------------------------------------------------------------------ builders
+
+
+def probe_builder(in_dim: int, hidden: int, num_outputs: int, *, dtype=jnp.float32) -> ModelBuilder:
+    """A probe whose activation index is a (traceable) array, so runs with different activations vmap."""
+    from eri_jax.models.probe import Probe
+
+    def build(rngs: nnx.Rngs, activation: jax.Array) -> nnx.Module:
+        return Probe(in_dim, hidden, num_outputs, activation=jnp.asarray(activation, jnp.int32),
+                     rngs=rngs, dtype=dtype)
+
+    return build
+
+
+def viper_builder(config: Any, *, dtype=jnp.float32) -> ModelBuilder:
+    """ViPER of `config` (a `ViperConfig`); it has no activation choice, so the index is ignored."""
+    from eri_jax.models.viper import Viper
+
+    def build(rngs: nnx.Rngs, activation: jax.Array) -> nnx.Module:
+        del activation
+        return Viper(config, rngs=rngs, dtype=dtype, param_dtype=jnp.float32)
+
+    return build
