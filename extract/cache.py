@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -50,7 +51,9 @@ def settings_hash(settings: dict[str, Any]) -> str:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    # A temporary name of its own per process and thread: shards of one run (`--shard i/N`) may write
+    # the same settings.json at the same moment, and a shared temporary file would interleave them.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
 

@@ -16,12 +16,18 @@ An extractor turns clips into named features. It declares:
 
 `run_extractor` skips clips the cache has finished, records failures and goes on, checks every output
 against the spec (a wrong shape is a bug and stops the run), and writes each value atomically.
+With `workers` > 0, `prepare` runs on that many threads, `prefetch` batches ahead of the batch in
+`compute` (decoding and face detection overlap the model work; PyAV and OpenCV release the GIL), so
+`prepare` must be thread-safe. Outputs are written in clip order after each batch: a killed run loses
+at most the batch in flight and what was prefetched.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -98,6 +104,8 @@ class RunSummary:
     missing: int = 0
     failed: int = 0
     seconds: float = 0.0
+    wait_seconds: float = 0.0  # time `compute` waited for `prepare` (decoding, cropping): high = CPU-bound
+    compute_seconds: float = 0.0  # time in `compute` (the model work)
     failures: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     notes: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
@@ -146,42 +154,94 @@ def _fail(cache: FeatureCache, summary: RunSummary, clip: ClipRecord, e: ClipErr
     summary.failed += 1
 
 
+def _try_prepare(extractor: Extractor, clip: ClipRecord, media: Media) -> Any:
+    """`prepare`, with a `ClipError` returned instead of raised (anything else is a bug and propagates)."""
+    try:
+        return extractor.prepare(clip, media)
+    except ClipError as e:
+        return e
+
+
+def _prepared(extractor: Extractor, batches: list[list[ClipRecord]], media: Media, workers: int,
+              prefetch: int) -> Iterator[list[tuple[ClipRecord, Any]]]:
+    """Each batch as [(clip, prepared or ClipError)], in order; prepared on threads `prefetch` batches ahead."""
+    if workers <= 0:
+        for batch in batches:
+            yield [(clip, _try_prepare(extractor, clip, media)) for clip in batch]
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"prepare-{extractor.name}")
+    queue: deque[list[tuple[ClipRecord, Future]]] = deque()
+    upcoming = iter(batches)
+
+    def submit() -> None:
+        batch = next(upcoming, None)
+        if batch is not None:
+            queue.append([(clip, pool.submit(_try_prepare, extractor, clip, media)) for clip in batch])
+
+    try:
+        for _ in range(1 + max(0, prefetch)):
+            submit()
+        while queue:
+            batch = queue.popleft()
+            submit()
+            yield [(clip, future.result()) for clip, future in batch]
+    finally:  # also when the consumer stops early: drop what is queued, wait for what runs
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _run_pending(extractor: Extractor, specs: dict[str, FeatureSpec], pending: list[ClipRecord],
-                 cache: FeatureCache, media: Media, summary: RunSummary, progress: bool) -> None:
+                 cache: FeatureCache, media: Media, summary: RunSummary, progress: bool, workers: int,
+                 prefetch: int) -> None:
     bar = tqdm(total=len(pending), desc=extractor.name, unit="video", disable=not progress, dynamic_ncols=True)
-    for batch in _batches(pending, extractor.batch_size):
-        ready: list[tuple[ClipRecord, Any]] = []
-        for clip in batch:
-            try:
-                ready.append((clip, extractor.prepare(clip, media)))
-            except ClipError as e:
-                _fail(cache, summary, clip, e)
-        if ready:
-            outputs = extractor.compute([p for _, p in ready])
-            if len(outputs) != len(ready):
-                raise ValueError(f"extractor {extractor.name}: compute returned {len(outputs)} outputs "
-                                 f"for {len(ready)} clips")
-            for (clip, _), out in zip(ready, outputs):
-                if isinstance(out, ClipError):
-                    _fail(cache, summary, clip, out)
-                    continue
-                check_output(extractor.name, clip.id, specs, out)
-                for key, item in out.items():
-                    if isinstance(item, Missing):
-                        cache.write_missing(clip.id, key, item.reason)
-                    else:
-                        cache.write_value(clip.id, key, np.asarray(item.value), item.frame_mask)
-                summary.done += 1
-                summary.missing += any(isinstance(i, Missing) for i in out.values())
-        bar.update(len(batch))
-        bar.set_postfix(failed=summary.failed, refresh=False)
-    bar.close()
+    batches = list(_batches(pending, extractor.batch_size))
+    stream = _prepared(extractor, batches, media, workers, prefetch)
+    try:
+        while True:
+            t0 = time.perf_counter()
+            items = next(stream, None)
+            summary.wait_seconds += time.perf_counter() - t0
+            if items is None:
+                break
+            ready: list[tuple[ClipRecord, Any]] = []
+            for clip, prepared in items:
+                if isinstance(prepared, ClipError):
+                    _fail(cache, summary, clip, prepared)
+                else:
+                    ready.append((clip, prepared))
+            if ready:
+                t0 = time.perf_counter()
+                outputs = extractor.compute([p for _, p in ready])
+                summary.compute_seconds += time.perf_counter() - t0
+                if len(outputs) != len(ready):
+                    raise ValueError(f"extractor {extractor.name}: compute returned {len(outputs)} outputs "
+                                     f"for {len(ready)} clips")
+                for (clip, _), out in zip(ready, outputs):
+                    if isinstance(out, ClipError):
+                        _fail(cache, summary, clip, out)
+                        continue
+                    check_output(extractor.name, clip.id, specs, out)
+                    for key, item in out.items():
+                        if isinstance(item, Missing):
+                            cache.write_missing(clip.id, key, item.reason)
+                        else:
+                            cache.write_value(clip.id, key, np.asarray(item.value), item.frame_mask)
+                    summary.done += 1
+                    summary.missing += any(isinstance(i, Missing) for i in out.values())
+            bar.update(len(items))
+            bar.set_postfix(failed=summary.failed, refresh=False)
+    finally:
+        stream.close()
+        bar.close()
 
 
 def run_extractor(extractor: Extractor, clips: Sequence[ClipRecord], features_dir, *,
-                  probe: ProbeCache | None = None, progress: bool = True) -> tuple[RunSummary, FeatureCache]:
+                  probe: ProbeCache | None = None, progress: bool = True, workers: int = 0,
+                  prefetch: int = 1) -> tuple[RunSummary, FeatureCache]:
     """Run `extractor` over every clip its cache under `features_dir` (one dataset's folder, see
-    `extract.cache.dataset_features_dir`) has not finished; return the summary and the cache."""
+    `extract.cache.dataset_features_dir`) has not finished; return the summary and the cache.
+
+    workers: threads running `prepare` (0: in the calling thread); prefetch: batches prepared ahead.
+    """
     specs = extractor.specs()
     cache = FeatureCache(features_dir, extractor.name, extractor.settings(), list(specs))
     media = Media(probe=probe or ProbeCache(features_dir))
@@ -196,7 +256,7 @@ def run_extractor(extractor: Extractor, clips: Sequence[ClipRecord], features_di
     if pending:
         extractor.setup()
         try:
-            _run_pending(extractor, specs, pending, cache, media, summary, progress)
+            _run_pending(extractor, specs, pending, cache, media, summary, progress, workers, prefetch)
         finally:
             extractor.teardown()
     summary.seconds = time.perf_counter() - start

@@ -14,6 +14,7 @@ import transformers
 from transformers import AutoConfig, AutoFeatureExtractor, AutoImageProcessor, AutoProcessor, AutoTokenizer
 
 from .chat_processor import ChatProcessor
+from .qwen_chat import QwenChatProcessor, read_video_settings
 from .registry import ModelKind, get_kind
 
 
@@ -46,12 +47,13 @@ def load_model(
     revision: str | None = None,
     local_files_only: bool | None = None,
 ):
-    """(model, processor) for `kind` ("vit", "wavlm", "clip", "roberta", "vllava", "llava"), in eval mode.
+    """(model, processor) for `kind` (vit, wavlm, clip, roberta, vllava, llava, qwen2vl), in eval mode.
 
     `name_or_path` defaults to the kind's paper model. `local_files_only` defaults to the HF offline
     environment variables. Raises `ModelNotAvailableError` naming the id and the CLI flag that takes a
     local folder when the model is not available. The processor is the transformers one, except for the
-    chat models, which get a `ChatProcessor` (see chat_processor.py for why).
+    chat models, which get a `ChatProcessor` or `QwenChatProcessor` (see chat_processor.py and qwen_chat.py
+    for why).
     """
     spec = get_kind(kind)
     name = str(name_or_path) if name_or_path is not None else spec.default_id
@@ -112,6 +114,10 @@ def _load_processor(spec: ModelKind, name: str, config, hub: dict):
         tokenizer = AutoTokenizer.from_pretrained(name, **hub)
         image_processor = AutoImageProcessor.from_pretrained(name, **hub)
         return ChatProcessor.for_model(config, tokenizer, image_processor)
+    if spec.processor == "qwen_chat":
+        tokenizer = AutoTokenizer.from_pretrained(name, **hub)
+        image_processor = AutoImageProcessor.from_pretrained(name, **hub)
+        return QwenChatProcessor.for_model(config, tokenizer, image_processor, read_video_settings(name, hub))
     raise ValueError(f"unknown processor kind {spec.processor!r}")
 
 

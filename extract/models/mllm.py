@@ -1,7 +1,7 @@
 """Batched greedy generation with a LLaVA-style chat model, and the pooled last hidden state.
 
-`generate_descriptions` (videos, Video-LLaVA) and `describe_images` (images, LLaVA-1.5) take any prompt,
-so the zero-shot querying baseline reuses them with its own prompt.
+`generate_descriptions` (videos: Video-LLaVA, Qwen2-VL) and `describe_images` (images, LLaVA-1.5) take any
+prompt, so the zero-shot querying baseline reuses them with its own prompt.
 
 Pooled embedding (`pooled=True`), always float32, from the decoder's final layer (after its last norm,
 i.e. `hidden_states[-1]` of a forward pass), averaged per row over:
@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .chat_processor import ChatProcessor
+from .qwen_chat import QwenChatProcessor
 
 Pooling = Literal["generated", "all"]
 
@@ -54,9 +55,10 @@ def describe_images(model, processor: ChatProcessor, images: Sequence[np.ndarray
                      pooling, progress)
 
 
-def _check_media(processor: ChatProcessor, media: str) -> None:
-    if not isinstance(processor, ChatProcessor):
-        raise TypeError(f"expected a ChatProcessor (from load_model), got {type(processor).__name__}")
+def _check_media(processor: ChatProcessor | QwenChatProcessor, media: str) -> None:
+    if not isinstance(processor, (ChatProcessor, QwenChatProcessor)):
+        raise TypeError(f"expected a ChatProcessor or QwenChatProcessor (from load_model), got "
+                        f"{type(processor).__name__}")
     if processor.media != media:
         raise ValueError(f"this model takes {processor.media} input, not {media}")
 

@@ -17,7 +17,7 @@ class ModelKind:
     default_id: str
     cli_flag: str  # the `python -m extract` flag that takes another id or a local folder
     model_class: str  # transformers class that loads the weights
-    processor: str  # "image", "audio", "clip", "tokenizer" or "chat": see loading._load_processor
+    processor: str  # "image", "audio", "clip", "tokenizer", "chat" or "qwen_chat": see loading._load_processor
     attn_implementation: str | None  # None: the class has no SDPA path (WavLM), use its default
     model_kwargs: dict = field(default_factory=dict)
     purpose: str = ""
@@ -59,6 +59,12 @@ KINDS: dict[str, ModelKind] = {
             name="llava", model_type="llava", default_id="llava-hf/llava-1.5-7b-hf", cli_flag="--llava-model",
             model_class="LlavaForConditionalGeneration", processor="chat", attn_implementation="sdpa",
             purpose="one description per frame",
+        ),
+        ModelKind(
+            name="qwen2vl", model_type="qwen2_vl", default_id="Qwen/Qwen2-VL-7B-Instruct",
+            cli_flag="--qwen2vl-model", model_class="Qwen2VLForConditionalGeneration", processor="qwen_chat",
+            attn_implementation="sdpa",
+            purpose="another video chat model for the zero-shot querying baseline (8 frames as a video)",
         ),
     )
 }

@@ -22,6 +22,9 @@ from transformers import (
     LlavaConfig,
     LlavaForConditionalGeneration,
     LlavaProcessor,
+    Qwen2VLConfig,
+    Qwen2VLForConditionalGeneration,
+    Qwen2VLImageProcessorPil,
     RobertaConfig,
     RobertaModel,
     VideoLlavaConfig,
@@ -36,6 +39,7 @@ from transformers import (
 )
 
 from . import tiny_tokenizers
+from .qwen_chat import VIDEO_CONFIG_FILE
 from .registry import KINDS
 
 RANDOM_WEIGHTS_FILE = "RANDOM_WEIGHTS"
@@ -181,4 +185,42 @@ def _llava():
     return model, proc
 
 
-_BUILDERS = {"vit": _vit, "wavlm": _wavlm, "clip": _clip, "roberta": _roberta, "vllava": _vllava, "llava": _llava}
+# Qwen2-VL: frames resized to 28..56 x 56 px (at most 4 patches of 28 px, i.e. 1 to 4 tokens per pair of frames).
+TINY_QWEN_PIXELS = {"shortest_edge": 28 * 28, "longest_edge": 56 * 56}
+
+
+def _qwen2vl():
+    tok = tiny_tokenizers.qwen_tokenizer()
+    token = tok.convert_tokens_to_ids
+    # head_dim 16: the multimodal rotary sections (temporal, height, width) cover its 8 frequency pairs.
+    text = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+                bos_token_id=None, eos_token_id=token("<|im_end|>"), pad_token_id=token("<|endoftext|>"))
+    vision = dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=TINY_PATCH,
+                  spatial_merge_size=2, temporal_patch_size=2)
+    config = Qwen2VLConfig(text_config=text, vision_config=vision, image_token_id=token("<|image_pad|>"),
+                           video_token_id=token("<|video_pad|>"), vision_start_token_id=token("<|vision_start|>"),
+                           vision_end_token_id=token("<|vision_end|>"))
+    # Hub Qwen2-VL configs state the text width at the top level too (flat layout); so does this one.
+    config.hidden_size = text["hidden_size"]
+    model = Qwen2VLForConditionalGeneration(config)
+    model.generation_config.eos_token_id = [token("<|im_end|>"), token("<|endoftext|>")]  # as Qwen-Instruct
+    model.generation_config.pad_token_id = token("<|endoftext|>")
+    image_proc = Qwen2VLImageProcessorPil(size=dict(TINY_QWEN_PIXELS), patch_size=TINY_PATCH, merge_size=2,
+                                          temporal_patch_size=2)
+    return model, _Both(image_proc, tok, _VideoSettings({"size": dict(TINY_QWEN_PIXELS)}))
+
+
+class _VideoSettings:
+    """The video pixel limits, saved where a checkpoint keeps its video processor config."""
+
+    def __init__(self, settings: dict):
+        self.settings = {"video_processor_type": "Qwen2VLVideoProcessor", **settings}
+
+    def save_pretrained(self, out) -> None:
+        (Path(out) / VIDEO_CONFIG_FILE).write_text(json.dumps(self.settings, indent=1))
+
+
+_BUILDERS = {"vit": _vit, "wavlm": _wavlm, "clip": _clip, "roberta": _roberta, "vllava": _vllava, "llava": _llava,
+             "qwen2vl": _qwen2vl}

@@ -4,7 +4,7 @@ Byte-level BPE throughout, so any text (including what a random model generates)
 The special-token layout mirrors the real tokenizers: RoBERTa's <s>=0 <pad>=1 </s>=2, CLIP's
 start/end-of-text, and for the LLaMA-style chat models <unk>/<s>/</s> up front with <image>, <video>
 and <pad> registered as added special tokens (otherwise they would split into byte pieces and the
-placeholder count would be wrong).
+placeholder count would be wrong). The Qwen2-VL one has Qwen's chat and vision tokens instead.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ _CORPUS = [
 ] + template_texts()
 
 
-def _train_bpe(specials: list[str], vocab_size: int) -> Tokenizer:
+def _train_bpe(specials: list[str], vocab_size: int, extra: list[str] | None = None) -> Tokenizer:
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -39,7 +39,7 @@ def _train_bpe(specials: list[str], vocab_size: int) -> Tokenizer:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    tok.train_from_iterator((_CORPUS + list(extra or [])) * 4, trainer=trainer)
     return tok
 
 
@@ -95,4 +95,24 @@ def clip_tokenizer(vocab_size: int = 500) -> PreTrainedTokenizerFast:
         pad_token="<|endoftext|>",
         padding_side="right",
         model_max_length=77,
+    )
+
+
+QWEN_SPECIALS = ["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
+                 "<|image_pad|>", "<|video_pad|>"]
+
+
+def qwen_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
+    """Qwen2-style: no BOS; <|endoftext|> pads, <|im_end|> ends a turn; chat and vision tokens are added specials."""
+    tok = _train_bpe(["<|endoftext|>"], vocab_size, extra=[
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+        "<|vision_start|><|video_pad|><|vision_end|>Describe the video.<|im_end|>\n<|im_start|>assistant\n"])
+    tok.add_special_tokens(QWEN_SPECIALS)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        extra_special_tokens=QWEN_SPECIALS,
+        padding_side="left",
+        model_max_length=4096,
     )

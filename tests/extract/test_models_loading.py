@@ -35,6 +35,7 @@ EXPECTED = {
     "roberta": ("RobertaModel", "TokenizersBackend"),
     "vllava": ("VideoLlavaForConditionalGeneration", "ChatProcessor"),
     "llava": ("LlavaForConditionalGeneration", "ChatProcessor"),
+    "qwen2vl": ("Qwen2VLForConditionalGeneration", "QwenChatProcessor"),
 }
 
 

@@ -1,0 +1,85 @@
+"""The querying prompt asked of any chat model, as an extractor of `extract` (cache, batching, failures).
+
+Video-LLaVA uses `extract`'s own `vllava_query` extractor, so `python -m eri_jax.query --run` and
+`python -m extract --config full` share one cache: whichever runs second finds the answers there.
+Other chat kinds get `<kind>_query`:
+
+  kind      media                         chat format
+  qwen2vl   8 equidistant frames, a video Qwen2-VL-Instruct's template (`extract.models.QWEN_CHAT_FORMAT`)
+  llava     the middle frame, an image    "USER: <image>\\n{prompt} ASSISTANT:" (LLaVA-1.5)
+
+A new chat kind plugs in with an entry in `extract.models.registry.KINDS`, a miniature builder in
+`extract.models.tiny`, a processor that `generate_descriptions` / `describe_images` accept, and a line
+in `CHAT_KINDS` here.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from extract.extractors.base import FeatureValue, Media, Output
+from extract.extractors.frames import clip_frames
+from extract.extractors.model_pool import ModelExtractor, ModelPool
+from extract.extractors.query import QUERY_PROMPT, QueryExtractor
+from tfds_hume.manifest import FeatureSpec
+from tfds_hume.records import ClipRecord
+
+VIDEO_FRAMES = 8  # Video-LLaVA's frame count; the same 8 frames go to every video chat model
+CHAT_KINDS: dict[str, str] = {"vllava": "video", "qwen2vl": "video", "llava": "image"}  # kind: media
+
+
+def chat_format(kind: str) -> str:
+    from extract.models import CHAT_FORMATS, QWEN_CHAT_FORMAT
+
+    return QWEN_CHAT_FORMAT if kind == "qwen2vl" else CHAT_FORMATS[CHAT_KINDS[kind]]
+
+
+class ChatQueryExtractor(ModelExtractor):
+    """`query_answer`: a chat model's greedy answer to the querying prompt (see the module docstring)."""
+
+    version = 1
+
+    def __init__(self, pool: ModelPool, kind: str, *, num_frames: int = VIDEO_FRAMES, prompt: str = QUERY_PROMPT,
+                 max_new_tokens: int = 128, videos_per_batch: int = 4):
+        super().__init__(pool)
+        if kind not in CHAT_KINDS:
+            raise ValueError(f"no querying support for model kind {kind!r}; chat kinds: {', '.join(CHAT_KINDS)}")
+        if num_frames < 1 or max_new_tokens < 1 or videos_per_batch < 1 or not prompt.strip():
+            raise ValueError(f"{kind}_query: bad settings num_frames={num_frames}, max_new_tokens={max_new_tokens}, "
+                             f"videos_per_batch={videos_per_batch}, prompt={prompt!r}")
+        self.kind, self.name, self.kinds = kind, f"{kind}_query", (kind,)
+        self.media = CHAT_KINDS[kind]
+        self.num_frames = int(num_frames) if self.media == "video" else 3  # image: the middle of 3 = mid-clip
+        self.prompt, self.max_new_tokens, self.batch_size = prompt, int(max_new_tokens), int(videos_per_batch)
+
+    def own_settings(self) -> dict[str, Any]:
+        return {"num_frames": self.num_frames, "sampling": "equidistant-nearest",
+                "media": "video" if self.media == "video" else "middle frame", "prompt": self.prompt,
+                "chat_format": chat_format(self.kind), "decoding": "greedy", "max_new_tokens": self.max_new_tokens}
+
+    def specs(self) -> dict[str, FeatureSpec]:
+        return {"query_answer": self.spec("text")}
+
+    def prepare(self, clip: ClipRecord, media: Media) -> np.ndarray:
+        frames = clip_frames(clip, media, self.num_frames, self.name)
+        return frames if self.media == "video" else frames[len(frames) // 2]
+
+    def compute(self, prepared: Sequence[np.ndarray]) -> list[Output]:
+        from extract.models import describe_images, generate_descriptions
+
+        model, processor = self.model(self.kind)
+        generate = generate_descriptions if self.media == "video" else describe_images
+        texts, _ = generate(model, processor, list(prepared), self.prompt, max_new_tokens=self.max_new_tokens,
+                            batch_size=len(prepared), pooled=False)
+        return [{"query_answer": FeatureValue(np.array(t))} for t in texts]
+
+
+def make_query_extractor(kind: str, pool: ModelPool, *, prompt: str = QUERY_PROMPT, max_new_tokens: int = 128,
+                         videos_per_batch: int = 4) -> ModelExtractor:
+    """The querying extractor of chat kind `kind` (Video-LLaVA: extract's `vllava_query`, shared cache)."""
+    if kind == "vllava":
+        return QueryExtractor(pool, num_frames=VIDEO_FRAMES, prompt=prompt, max_new_tokens=max_new_tokens,
+                              videos_per_batch=videos_per_batch)
+    return ChatQueryExtractor(pool, kind, prompt=prompt, max_new_tokens=max_new_tokens,
+                              videos_per_batch=videos_per_batch)
