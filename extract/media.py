@@ -334,12 +334,14 @@ def load_audio(path: str | os.PathLike, sr: int = 16000) -> AudioTrack:
 
 
 def audio_windows(wave: np.ndarray, sr: int, num: int = 32, overlap: float = 0.5,
-                  duration: float | None = None, start: float = 0.0) -> AudioWindows:
+                  duration: float | None = None, start: float = 0.0, min_samples: int = 0) -> AudioWindows:
     """Cut `num` windows with fractional `overlap` that exactly tile [0, duration) of the clip clock.
 
     wave starts at `start` seconds on that clock (see `AudioTrack.start`). With n windows and hop =
     (1 - overlap) * length: length = duration / (1 + (n - 1) * (1 - overlap)); for 32 windows at 50 %
     that is 2 * duration / 33. duration defaults to the end of the audio (start + len(wave) / sr).
+    Windows shorter than `min_samples` (a model's receptive field) are widened to it around their
+    centres, so they overlap more than asked; the centres stay where the tiling put them.
     mask[i] is True when at least half of window i lies on audio.
     """
     wave = np.asarray(wave, dtype=np.float32).reshape(-1)
@@ -355,6 +357,9 @@ def audio_windows(wave: np.ndarray, sr: int, num: int = 32, overlap: float = 0.5
     length = duration / (1.0 + (num - 1) * hop_frac)
     n = max(1, int(round(length * sr)))
     starts = np.arange(num, dtype=np.float64) * length * hop_frac
+    if n < min_samples:  # widen around the centres
+        starts = starts + length / 2 - min_samples / sr / 2
+        n, length = int(min_samples), min_samples / sr
     out = np.zeros((num, n), dtype=np.float32)
     covered = np.zeros(num, dtype=np.int64)
     for i, t in enumerate(starts):

@@ -10,7 +10,9 @@ tile the video's duration (`extract.media.audio_windows`), each -> WavLMForXVect
 - No audio track (or no window with audio) -> the feature is Missing for the clip, never zeros.
 - Windows shorter than the model's receptive field cannot give an x-vector (its statistics pooling
   needs at least two frames after the TDNN layers: about 0.33 s for wavlm-base-plus-sv, so clips
-  under about 5.4 s at 32 windows): the feature is Missing for that clip, with that reason.
+  under about 5.4 s at 32 windows). Such windows are widened to that length around their centres
+  (`audio_windows(min_samples=...)`): they overlap more than 50 %, each still centred on its part of
+  the clip, rather than dropping the audio of every short clip.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ class WavlmExtractor(ModelExtractor):
 
     name = "wavlm"
     kinds = ("wavlm",)
-    version = 1
+    version = 2
 
     def __init__(self, pool: ModelPool, *, num_windows: int = 32, overlap: float = 0.5,
                  windows_per_batch: int = 64):
@@ -55,7 +57,8 @@ class WavlmExtractor(ModelExtractor):
 
     def own_settings(self) -> dict[str, Any]:
         return {"num_windows": self.num_windows, "overlap": self.overlap, "sample_rate": SAMPLE_RATE,
-                "mono": "mean-of-channels", "windows": "tile-video-duration", "mask": "half-covered",
+                "mono": "mean-of-channels", "windows": "tile-video-duration-widened-to-min",
+                "mask": "half-covered",
                 "output": "xvector-raw"}
 
     def specs(self) -> dict[str, FeatureSpec]:
@@ -72,15 +75,12 @@ class WavlmExtractor(ModelExtractor):
         except NoAudioError as e:
             return Missing(f"{e}")
         start = track.start if source == clip.video else 0.0
+        need = self.pool.choice("wavlm").dims["min_samples"]
         w = audio_windows(track.wave, SAMPLE_RATE, self.num_windows, self.overlap, duration=info.duration,
-                          start=start)
+                          start=start, min_samples=need)
         if not w.mask.any():
             return Missing(f"{source}: no audio window is at least half covered by audio "
                            f"({track.duration:.2f} s of audio from {start:.2f} s, video {info.duration:.2f} s)")
-        need = self.pool.choice("wavlm").dims["min_samples"]
-        if w.windows.shape[1] < need:
-            return Missing(f"{source}: {w.length:.3f} s audio windows ({w.windows.shape[1]} samples) are shorter "
-                           f"than the {need} samples the model needs for an x-vector (video {info.duration:.2f} s)")
         if not w.mask.all():
             media.note(clip.id, f"wavlm: {int((~w.mask).sum())} of {self.num_windows} audio windows have no "
                                 f"audio (masked)")

@@ -26,7 +26,8 @@ REAL = {"single_face": "single_face.mp4", "WolfgangLanger_Pexels": "WolfgangLang
         "no_face": "no_face.mp4", "face_noface": "face_noface.mov"}
 MODEL_KEYS = {"vit", "face_found", "wavlm", "clip_text", "clip_template", "llava_text", "llava_text_emb",
               "query_answer"} | {f"vllava_{k}_p{i}" for k in ("text", "emb", "text_emb") for i in (1, 2)}
-NO_AUDIO = {"silent", "blip"}
+NO_AUDIO = {"silent"}
+SHORT = "blip"  # 0.15 s: its audio windows are shorter than the model needs, so they are widened
 T = 16  # frames per clip: fewer than the default 32 keeps this test quick; the synthetic tests use 32
 
 
@@ -39,7 +40,8 @@ def extract_real_media(tmp: Path, tiny_cache) -> None:
     (media / "empty.mp4").write_bytes(b"")
     (media / "truncated.mp4").write_bytes((MEDIA / "single_face.mp4").read_bytes()[:60000])
     write_video(media / "silent.mp4", num_frames=20, fps=10, size=(64, 64))  # no audio track at all
-    # 0.15 s of video and audio: 16 windows of 18 ms (282 samples), under the tiny WavLM's receptive field.
+    # 0.15 s of video and audio: 16 windows of 18 ms (282 samples), under the tiny WavLM's receptive field
+    # (340 samples): the windows are widened around their centres.
     write_video(media / "blip.mp4", num_frames=3, fps=20, size=(64, 64), audio_seconds=0.15)
     rows = ["single_face,train,0.1,0.2", "WolfgangLanger_Pexels,train,0.5,0.1", "no_face,dev,0.3,0.3",
             "face_noface,dev,0.7,0.0", "empty,train,0.2,0.2", "truncated,test,,", "silent,train,0.4,0.6",
@@ -55,7 +57,8 @@ def extract_real_media(tmp: Path, tiny_cache) -> None:
 def run(run_once, tiny_cache):
     tmp = run_once("full-real-media", lambda folder: extract_real_media(folder, tiny_cache))
     export = tmp / "cache" / "exports" / "mydata-full"
-    return SimpleNamespace(cache=tmp / "cache", tfds=tmp / "tfds", export=export, manifest=Manifest.read(export),
+    return SimpleNamespace(root=tmp / "mydata", cache=tmp / "cache", tfds=tmp / "tfds", export=export,
+                           manifest=Manifest.read(export),
                            summary=json.loads((export / "summary.json").read_text()))
 
 
@@ -67,7 +70,7 @@ def value(run, cid, key):
 def test_every_feature_present_with_the_right_shapes(run, tiny_models):
     m = run.manifest
     assert set(m.features) == MODEL_KEYS | {"pixels"}  # the generic layout ships no CSV features
-    assert {c.id for c in m.clips} == set(REAL) | NO_AUDIO
+    assert {c.id for c in m.clips} == set(REAL) | NO_AUDIO | {SHORT}
     dims = {"vit": 32, "face_found": 1, "wavlm": 24, "clip_text": 32, "llava_text_emb": 32,
             "vllava_emb_p1": 64, "vllava_emb_p2": 64, "vllava_text_emb_p1": 32, "vllava_text_emb_p2": 32}
     for key, spec in m.features.items():
@@ -107,14 +110,28 @@ def test_audio_windows_masked_where_the_audio_is_absent(run, tiny_models):
     assert full.all()
 
 
+def test_short_clip_windows_are_widened_to_the_models_minimum(run, tiny_models):
+    from extract.models import load_model, wavlm_xvector
+
+    v, mask = value(run, SHORT, "wavlm")
+    path = run.root / "media" / f"{SHORT}.mp4"
+    track, dur = load_audio(path), probe(path).duration
+    plain = audio_windows(track.wave, track.sr, T, 0.5, duration=dur, start=track.start)
+    wide = audio_windows(track.wave, track.sr, T, 0.5, duration=dur, start=track.start, min_samples=340)
+    assert plain.windows.shape[1] < 340 == wide.windows.shape[1]
+    # same centres as the plain tiling
+    np.testing.assert_allclose(wide.starts + wide.length / 2, plain.starts + plain.length / 2, atol=1e-9)
+    assert mask is not None and np.array_equal(mask, wide.mask) and mask.any()
+    model, proc = load_model("wavlm", tiny_models / "wavlm")
+    assert np.allclose(v[mask], wavlm_xvector(model, proc, wide.windows[wide.mask]), atol=1e-5)
+
+
 def test_no_audio_is_missing_never_zeros(run):
     missing = {c.id: c for c in run.manifest.clips if "wavlm" not in c.files}
     assert set(missing) == NO_AUDIO
     folder = Path(run.summary["extractors"]["wavlm"]["folder"])
     silent = json.loads((folder / "silent.missing.json").read_text())["reason"]
-    blip = json.loads((folder / "blip.missing.json").read_text())["reason"]
     assert "no audio track" in silent and "silent.mp4" in silent
-    assert "shorter than the 340 samples the model needs" in blip
     ds = tfds.data_source("hume_reaction/full", data_dir=str(run.tfds))
     ex = next(ds["train"][i] for i in range(len(ds["train"])) if ds["train"][i]["id"] == b"silent")
     assert ex["missing"]["wavlm"] and not ex["frame_mask"]["wavlm"].any() and not ex["missing"]["vit"]
@@ -163,7 +180,7 @@ def test_broken_files_are_reported_and_the_run_goes_on(run):
     assert "empty file (0 bytes)" in s["failed"]["empty"][0]
     assert "truncated" in s["failed"]["truncated"][0] or "cannot open" in s["failed"]["truncated"][0]
     for name, ex in s["extractors"].items():
-        assert ex["done"] == 6 and ex["failed"] == 2 and ex["missing"] == (2 if name == "wavlm" else 0), name
+        assert ex["done"] == 6 and ex["failed"] == 2 and ex["missing"] == (len(NO_AUDIO) if name == "wavlm" else 0), name
         lines = [json.loads(x) for x in (Path(ex["folder"]) / "failures.jsonl").read_text().splitlines()]
         assert {x["id"] for x in lines} == {"empty", "truncated"}
         assert all(x["file"].endswith((".mp4",)) and x["reason"] for x in lines)
