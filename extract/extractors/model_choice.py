@@ -221,10 +221,11 @@ def _dims(kind: str, config) -> dict[str, int]:
 
         return {"hidden": int(config.hidden_size), "xvector": int(config.xvector_output_dim),
                 "min_samples": min_window_samples(config)}
-    if kind in ("vllava", "llava"):
-        return {"hidden": int(config.text_config.hidden_size)}
     if kind == "clip":
         return {"hidden": int(config.projection_dim)}
+    if getattr(config, "text_config", None) is not None:
+        # chat models (Video-LLaVA, LLaVA, Qwen2-VL) keep the LLM's width in their text config
+        return {"hidden": int(config.text_config.hidden_size)}
     return {"hidden": int(config.hidden_size)}
 
 
