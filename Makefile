@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test clean
+.PHONY: setup demo reproduce-demo test clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 demo: setup
 	$(PY) -m extract
 	$(PY) -m eri_jax.train --model viper --preset demo
+
+# The paper's whole table on the synthetic set (tiny random-weight models); resumable, see eri_jax/reproduce.
+reproduce-demo: setup
+	$(PY) -m eri_jax.reproduce --demo
 
 test: setup
 	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n 2 tests

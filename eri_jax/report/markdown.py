@@ -165,7 +165,8 @@ def _paired(report: dict) -> list[str]:
         if p["status"] != "ok":
             lines.append(f"| {p['label_a']} | {p['label_b']} | {NOT_RUN} | — | — | {p['reason']} |")
             continue
-        lines.append(f"| {p['label_a']} | {p['label_b']} | {p['diff']:+.4f} | {_ci(p['lo'], p['hi'])} | "
+        diff = "n/a" if p["diff"] is None else f"{p['diff']:+.4f}"  # undefined when a method's r is
+        lines.append(f"| {p['label_a']} | {p['label_b']} | {diff} | {_ci(p['lo'], p['hi'])} | "
                      f"{_p(p['p_value'])} | {p['n_clips']} |")
     return lines + [""]
 

@@ -452,3 +452,13 @@ def test_cli_on_a_built_tfds_dataset(tmp_path, capsys):
     rc = main(["--runs-dir", str(tmp_path / "runs"), "--dataset", "hume_reaction/full", "--data-dir",
                str(tmp_path / "tfds"), "--out", str(tmp_path / "report")])
     assert rc == 2 and "hume_reaction/full" in capsys.readouterr().err
+
+
+def test_paired_row_with_an_undefined_difference_prints_na():
+    from eri_jax.report.markdown import _paired
+
+    report = {"bootstrap": {"ci": 0.95}, "dataset": {"tags": ["synthetic data"]},
+              "paired": [{"status": "ok", "label_a": "probe", "label_b": "query", "diff": None, "lo": None,
+                          "hi": None, "p_value": None, "n_clips": 60}]}
+    row = [line for line in _paired(report) if line.startswith("| probe")][0]
+    assert row == "| probe | query | n/a | n/a | n/a | 60 |"

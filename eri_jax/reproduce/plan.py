@@ -1,0 +1,218 @@
+"""The reproduction plan: every step as a command, with the run folders it writes and their attributes.
+
+A `Step` is one subprocess (`python -m <module> <args>`); `done` lists the files whose existence means
+the step already finished (a rerun skips it), and `runs` the run folders it writes under the runs
+folder with the attributes the report's row matcher (`eri_jax.report.runs.matches`) will read from
+them. Tests match those attributes against `default_rows.json`, so every report row is known to be
+filled by exactly one planned setting before anything runs.
+
+Demo (synthetic set, `--models tiny`, demo presets) and real data (`--models real`, paper presets)
+run the same steps; only the extraction flags, presets and the sweeps' inputs differ (the paper
+presets of `eri_jax.sweep --table` already read `vllava_emb_p2` / `vllava_p2`; the demo ones are told).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+DATASET = "hume_reaction/full"
+TABLE4_DIR = "sweep-probe-table4"
+TABLE6_DIR = "sweep-viper-table6"
+REPORT_DIR = "report"
+DEFAULT_DEMO_CLIPS = 60
+
+# Table 3's trained rows: (run-name stem, model, flags selecting the inputs, attributes the run records).
+# The late-fusion row needs train-split predictions of the two ViPER runs it fuses (FUSION_STEMS).
+TRAINED = (
+    ("lstm-fau", "lstm", ["--features", "fau"], {"model": "lstm", "features": ["fau"]}),
+    ("lstm-vggface2", "lstm", ["--features", "vggface2"], {"model": "lstm", "features": ["vggface2"]}),
+    ("viper-V", "viper", ["--modalities", "V"], {"model": "viper", "modalities": "V", "text_source": "clip"}),
+    ("viper-VATF-clip", "viper", ["--modalities", "VATF", "--text-source", "clip"],
+     {"model": "viper", "modalities": "VATF", "text_source": "clip"}),
+    ("probe-vllava_emb_p1", "probe", ["--features", "vllava_emb_p1"],
+     {"model": "probe", "features": ["vllava_emb_p1"]}),
+    ("probe-vllava_emb_p2", "probe", ["--features", "vllava_emb_p2"],
+     {"model": "probe", "features": ["vllava_emb_p2"]}),
+    ("viper-VATF-vllava_p1", "viper", ["--modalities", "VATF", "--text-source", "vllava_p1"],
+     {"model": "viper", "modalities": "VATF", "text_source": "vllava_p1"}),
+    ("viper-VATF-vllava_p2", "viper", ["--modalities", "VATF", "--text-source", "vllava_p2"],
+     {"model": "viper", "modalities": "VATF", "text_source": "vllava_p2"}),
+    ("viper-VATF-llava_frames", "viper", ["--modalities", "VATF", "--text-source", "llava_frames"],
+     {"model": "viper", "modalities": "VATF", "text_source": "llava_frames"}),
+)
+FUSION_STEMS = ("viper-VATF-clip", "viper-VATF-vllava_p2")
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "elu")  # = models.probe.ACTIVATION_NAMES
+TABLE6_SETS = ("V", "V+A", "V+T", "V+F", "V+A+T", "V+T+F", "V+A+F", "V+A+T+F")  # = sweep.grid.TABLE6_SETS
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedRun:
+    """A run folder a step writes: `name` relative to the runs folder, `attrs` it records."""
+
+    name: str
+    attrs: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One subprocess. `module`/`args`: `python -m module *args`; `done`: files meaning it finished
+    (empty: always run, the command's own caching makes a rerun quick); `resume`: how a rerun behaves."""
+
+    name: str
+    module: str
+    args: tuple[str, ...]
+    done: tuple[Path, ...] = ()
+    runs: tuple[PlannedRun, ...] = ()
+    resume: str = ""
+
+    def is_done(self) -> bool:
+        return bool(self.done) and all(p.is_file() for p in self.done)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What `python -m eri_jax.reproduce` was asked for (cli.py fills it)."""
+
+    runs_dir: Path
+    workdir: Path
+    data_dir: Path | None = None
+    cache_dir: Path | None = None
+    data_root: Path | None = None
+    seeds: tuple[int, ...] = (0,)
+    sweep_seeds: tuple[int, ...] = (0, 1, 2)
+    clips_per_split: int = DEFAULT_DEMO_CLIPS
+    epochs: int | None = None
+    sweep_epochs: int | None = None
+    no_progress: bool = True
+
+    @property
+    def demo(self) -> bool:
+        return self.data_root is None
+
+    @property
+    def preset(self) -> str:
+        return "demo" if self.demo else "paper"
+
+
+def _common(o: Options) -> list[str]:
+    return ["--data-dir", str(o.data_dir)] if o.data_dir is not None else []
+
+
+def _progress(o: Options) -> list[str]:
+    return ["--no-progress"] if o.no_progress else []
+
+
+def extract_step(o: Options) -> Step:
+    args = ["--config", "full"]
+    if o.demo:
+        args += ["--models", "tiny", "--synthetic-clips", str(o.clips_per_split)]
+    else:
+        args += ["--models", "real", "--data-root", str(o.data_root)]
+    if o.cache_dir is not None:
+        args += ["--cache-dir", str(o.cache_dir)]
+    args += _common(o) + _progress(o)
+    return Step("extract", "extract", tuple(args),
+                resume="always runs: its per-extractor feature cache makes a rerun read features, not compute them")
+
+
+def train_steps(o: Options) -> list[Step]:
+    steps = []
+    for seed in o.seeds:
+        for stem, model, inputs, attrs in TRAINED:
+            name = f"{stem}-s{seed}"
+            args = ["--model", model, "--preset", o.preset, "--dataset", DATASET, *inputs, "--seed", str(seed),
+                    "--run-name", name, "--runs-dir", str(o.runs_dir), "--workdir", str(o.workdir)]
+            if o.epochs is not None:
+                args += ["--epochs", str(o.epochs)]
+            args += _common(o) + _progress(o)
+            steps.append(Step(f"train {name}", "eri_jax.train", tuple(args),
+                              done=(o.runs_dir / name / "train_log.json",),
+                              runs=(PlannedRun(name, {**attrs, "seed": seed, "dataset": DATASET}),),
+                              resume="skipped when train_log.json is there (written last); an interrupted "
+                                     "run resumes from its last orbax checkpoint"))
+    return steps
+
+
+def fusion_steps(o: Options) -> list[Step]:
+    """Train-split predictions of the runs the late-fusion row fuses (weights are fit on them)."""
+    steps = []
+    for seed in o.seeds:
+        for stem in FUSION_STEMS:
+            name = f"{stem}-s{seed}"
+            args = ["--run-dir", str(o.workdir / name), "--split", "train", "--runs-dir", str(o.runs_dir)]
+            args += _common(o)
+            steps.append(Step(f"evaluate {name} on train", "eri_jax.evaluate", tuple(args),
+                              done=(o.runs_dir / name / "predictions_train.csv",),
+                              resume="skipped when predictions_train.csv is there"))
+    return steps
+
+
+def query_step(o: Options) -> Step:
+    name = "query-vllava"
+    args = ["--from-dataset", "--split", "dev", "--dataset", DATASET, "--runs-dir", str(o.runs_dir),
+            "--run-name", name] + _common(o)
+    return Step(f"query {name}", "eri_jax.query", tuple(args), done=(o.runs_dir / name / "metrics_dev.json",),
+                runs=(PlannedRun(name, {"model": "query", "chat_model": "vllava", "dataset": DATASET}),),
+                resume="skipped when metrics_dev.json is there (the answers themselves come from extraction)")
+
+
+def _seeds_arg(seeds: tuple[int, ...]) -> str:
+    return ",".join(map(str, seeds))
+
+
+def sweep_runs(model: str, out: str, inputs: list[tuple[str, str | None, list[str]]], activations, seeds,
+               lr: float) -> tuple[PlannedRun, ...]:
+    """The run folders `eri_jax.sweep` writes (`<out>/runs/<run_id>`, ids as `sweep.grid.RunSpec.run_id`)."""
+    runs = []
+    for token, modalities, features in inputs:
+        for act in activations:
+            for seed in seeds:
+                parts = [model, token] + ([act] if act is not None else []) + [f"lr{lr:g}", f"s{seed}"]
+                attrs = {"model": model, "activation": act, "modalities": modalities, "features": features,
+                         "seed": seed, "dataset": DATASET}
+                runs.append(PlannedRun(f"{out}/runs/{'-'.join(parts)}", attrs))
+    return tuple(runs)
+
+
+def sweep_steps(o: Options) -> list[Step]:
+    from eri_jax.presets import get_preset  # plain dataclasses, no jax
+
+    seeds = _seeds_arg(o.sweep_seeds)
+    extra = (["--epochs", str(o.sweep_epochs)] if o.sweep_epochs is not None else []) + _common(o) + _progress(o)
+    t4_args = ["--table", "4", "--dataset", DATASET, "--preset", o.preset, "--seeds", seeds,
+               "--out", str(o.runs_dir / TABLE4_DIR)]
+    t6_args = ["--table", "6", "--dataset", DATASET, "--preset", o.preset, "--seeds", seeds,
+               "--out", str(o.runs_dir / TABLE6_DIR)]
+    if o.demo:  # the paper presets already choose these; the demo ones default to the demo set's features
+        t4_args += ["--feature-sets", "vllava_emb_p2"]
+        t6_args += ["--text-source", "vllava_p2"]
+    text_key = "vllava_text_emb_p2"
+    letter_keys = {"V": "vit", "A": "wavlm", "T": text_key, "F": "fau"}
+    t6_inputs = [(s.replace("+", ""), s.replace("+", ""), [letter_keys[c] for c in s.replace("+", "")])
+                 for s in TABLE6_SETS]
+    resume = "skipped when sweep.json is there (written last); an interrupted sweep starts over"
+    return [
+        Step("sweep table 4 (probe activations)", "eri_jax.sweep", tuple(t4_args + extra),
+             done=(o.runs_dir / TABLE4_DIR / "sweep.json",), resume=resume,
+             runs=sweep_runs("probe", TABLE4_DIR, [("vllava_emb_p2", None, ["vllava_emb_p2"])], ACTIVATIONS,
+                             o.sweep_seeds, get_preset("probe", o.preset).lr)),
+        Step("sweep table 6 (ViPER modalities)", "eri_jax.sweep", tuple(t6_args + extra),
+             done=(o.runs_dir / TABLE6_DIR / "sweep.json",), resume=resume,
+             runs=sweep_runs("viper", TABLE6_DIR, t6_inputs, [None], o.sweep_seeds,
+                             get_preset("viper", o.preset).lr)),
+    ]
+
+
+def report_step(o: Options) -> Step:
+    args = ["--runs-dir", str(o.runs_dir), "--dataset", DATASET, "--out", str(o.runs_dir / REPORT_DIR)] + _common(o)
+    return Step("report", "eri_jax.report", tuple(args), resume="always runs (seconds)")
+
+
+def build_plan(o: Options) -> list[Step]:
+    """Every step in order: extract, Table 3 runs, train predictions for fusion, querying, sweeps, report."""
+    return [extract_step(o), *train_steps(o), *fusion_steps(o), query_step(o), *sweep_steps(o), report_step(o)]
+
+
+def planned_runs(plan: list[Step]) -> list[PlannedRun]:
+    return [r for step in plan for r in step.runs]
