@@ -23,7 +23,7 @@ from typing import Sequence
 
 from eri_jax.query.run import DEFAULT_DATASET
 
-CHAT_MODELS = ("vllava", "qwen2vl", "llava")  # = eri_jax.query.extractor.CHAT_KINDS (kept here for a fast --help)
+CHAT_MODELS = ("vllava", "qwen2vl", "llava")  # = extract.extractors.query.CHAT_KINDS (kept here for a fast --help)
 RUN_ONLY = ("chat_model", "models", "model_id", "prompt", "max_new_tokens", "batch_size", "device", "cache_dir",
             "data_root", "workers")
 

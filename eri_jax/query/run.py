@@ -114,7 +114,7 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
     from extract.extractors.model_pool import ModelPool
     from extract.extractors.query import QUERY_PROMPT
     from eri_jax.data import dataset_meta, load_split
-    from eri_jax.query.extractor import CHAT_KINDS, make_query_extractor
+    from extract.extractors.query import CHAT_KINDS, make_query_extractor
     from tfds_hume import paths
     from tfds_hume.manifest import load_value
 

@@ -1,9 +1,21 @@
-"""`vllava_query`: the paper's zero-shot querying baseline: Video-LLaVA asked to score the seven emotions.
+"""Querying extractors: a chat model asked the paper's zero-shot question, `query_answer` (text).
 
-Per clip: the same 8 frames as `vllava`, the querying prompt (verbatim from the paper, its typo
-"emphatic pain" included; `--query-prompt` replaces it), a greedy answer of at most
-`max_new_tokens` tokens: `query_answer` (text). The answer is stored as generated; turning it into
-seven scores is `eri_jax.query`'s job, so a better parser never needs the GPU again.
+`vllava_query` (config `full`): Video-LLaVA on the same 8 frames as `vllava`. The prompt is verbatim from
+the paper, its typo "emphatic pain" included (`--query-prompt` replaces it); greedy decoding of at most
+`max_new_tokens` tokens. The answer is stored as generated: turning it into seven scores is
+`eri_jax.query`'s job, so a better parser never needs the GPU again. `python -m eri_jax.query --run`
+uses these extractors too, so it shares this cache with `python -m extract --config full`.
+
+Other chat kinds get `<kind>_query` (`make_query_extractor`):
+
+  kind      media                         chat format
+  vllava    8 equidistant frames, a video "USER: <video>\\n{prompt} ASSISTANT:"
+  qwen2vl   8 equidistant frames, a video Qwen2-VL-Instruct's template (`extract.models.QWEN_CHAT_FORMAT`)
+  llava     the middle frame, an image    "USER: <image>\\n{prompt} ASSISTANT:" (LLaVA-1.5)
+
+A new chat kind plugs in with an entry in `extract.models.registry.KINDS`, a miniature builder in
+`extract.models.tiny`, a processor that `generate_descriptions` / `describe_images` accept, and a line
+in `CHAT_KINDS` here.
 """
 from __future__ import annotations
 
@@ -20,40 +32,71 @@ from tfds_hume.records import ClipRecord
 QUERY_PROMPT = ("Can you assign a score between 0 and 1 to each of these emotions based on what is expressed "
                 "by the subject in the video: adoration, amusement, anxiety, disgust, emphatic pain, fear and "
                 "surprise?")
+VIDEO_FRAMES = 8  # Video-LLaVA's frame count; the same 8 frames go to every video chat model
+CHAT_KINDS: dict[str, str] = {"vllava": "video", "qwen2vl": "video", "llava": "image"}  # kind: media
 
 
-class QueryExtractor(ModelExtractor):
-    """`query_answer`: Video-LLaVA's answer to the querying prompt."""
+def chat_format(kind: str) -> str:
+    from extract.models import CHAT_FORMATS, QWEN_CHAT_FORMAT
 
-    name = "vllava_query"
-    kinds = ("vllava",)
+    return QWEN_CHAT_FORMAT if kind == "qwen2vl" else CHAT_FORMATS[CHAT_KINDS[kind]]
+
+
+class ChatQueryExtractor(ModelExtractor):
+    """`query_answer`: a chat model's greedy answer to the querying prompt (see the module docstring)."""
+
     version = 1
 
-    def __init__(self, pool: ModelPool, *, num_frames: int = 8, prompt: str = QUERY_PROMPT,
+    def __init__(self, pool: ModelPool, kind: str, *, num_frames: int = VIDEO_FRAMES, prompt: str = QUERY_PROMPT,
                  max_new_tokens: int = 128, videos_per_batch: int = 4):
         super().__init__(pool)
+        if kind not in CHAT_KINDS:
+            raise ValueError(f"no querying support for model kind {kind!r}; chat kinds: {', '.join(CHAT_KINDS)}")
         if num_frames < 1 or max_new_tokens < 1 or videos_per_batch < 1 or not prompt.strip():
-            raise ValueError(f"vllava_query: bad settings num_frames={num_frames}, max_new_tokens={max_new_tokens}, "
+            raise ValueError(f"{kind}_query: bad settings num_frames={num_frames}, max_new_tokens={max_new_tokens}, "
                              f"videos_per_batch={videos_per_batch}, prompt={prompt!r}")
-        self.num_frames, self.prompt, self.max_new_tokens = int(num_frames), prompt, int(max_new_tokens)
-        self.batch_size = int(videos_per_batch)
+        self.kind, self.name, self.kinds = kind, f"{kind}_query", (kind,)
+        self.media = CHAT_KINDS[kind]
+        self.num_frames = int(num_frames) if self.media == "video" else 3  # image: the middle of 3 = mid-clip
+        self.prompt, self.max_new_tokens, self.batch_size = prompt, int(max_new_tokens), int(videos_per_batch)
 
     def own_settings(self) -> dict[str, Any]:
-        from extract.models import CHAT_FORMATS
-
-        return {"num_frames": self.num_frames, "sampling": "equidistant-nearest", "prompt": self.prompt,
-                "chat_format": CHAT_FORMATS["video"], "decoding": "greedy", "max_new_tokens": self.max_new_tokens}
+        return {"num_frames": self.num_frames, "sampling": "equidistant-nearest",
+                "media": "video" if self.media == "video" else "middle frame", "prompt": self.prompt,
+                "chat_format": chat_format(self.kind), "decoding": "greedy", "max_new_tokens": self.max_new_tokens}
 
     def specs(self) -> dict[str, FeatureSpec]:
         return {"query_answer": self.spec("text")}
 
     def prepare(self, clip: ClipRecord, media: Media) -> np.ndarray:
-        return clip_frames(clip, media, self.num_frames, self.name)
+        frames = clip_frames(clip, media, self.num_frames, self.name)
+        return frames if self.media == "video" else frames[len(frames) // 2]
 
     def compute(self, prepared: Sequence[np.ndarray]) -> list[Output]:
-        from extract.models import generate_descriptions
+        from extract.models import describe_images, generate_descriptions
 
-        model, processor = self.model("vllava")
-        texts, _ = generate_descriptions(model, processor, list(prepared), self.prompt,
-                                         max_new_tokens=self.max_new_tokens, batch_size=len(prepared), pooled=False)
+        model, processor = self.model(self.kind)
+        generate = generate_descriptions if self.media == "video" else describe_images
+        texts, _ = generate(model, processor, list(prepared), self.prompt, max_new_tokens=self.max_new_tokens,
+                            batch_size=len(prepared), pooled=False)
         return [{"query_answer": FeatureValue(np.array(t))} for t in texts]
+
+
+class QueryExtractor(ChatQueryExtractor):
+    """`vllava_query`: Video-LLaVA's answer to the querying prompt (the paper's querying baseline)."""
+
+    name = "vllava_query"
+    kinds = ("vllava",)
+
+    def __init__(self, pool: ModelPool, *, num_frames: int = VIDEO_FRAMES, prompt: str = QUERY_PROMPT,
+                 max_new_tokens: int = 128, videos_per_batch: int = 4):
+        super().__init__(pool, "vllava", num_frames=num_frames, prompt=prompt, max_new_tokens=max_new_tokens,
+                         videos_per_batch=videos_per_batch)
+
+
+def make_query_extractor(kind: str, pool: ModelPool, *, prompt: str = QUERY_PROMPT, max_new_tokens: int = 128,
+                         videos_per_batch: int = 4) -> ModelExtractor:
+    """The querying extractor of chat kind `kind` (Video-LLaVA: `vllava_query`, the cache `full` fills)."""
+    cls = QueryExtractor if kind == "vllava" else ChatQueryExtractor
+    args = () if kind == "vllava" else (kind,)
+    return cls(pool, *args, prompt=prompt, max_new_tokens=max_new_tokens, videos_per_batch=videos_per_batch)
