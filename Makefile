@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Extra pip options, e.g. --extra-index-url for PyTorch's CPU wheels where only the public index is seen.
+PIP_EXTRA ?=
 
 .PHONY: setup demo reproduce-demo test clean
 
@@ -11,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints/cpu.txt -e '.[extract,dev]'
+	$(PY) -m pip install -q $(PIP_EXTRA) -c constraints/cpu.txt -e '.[extract,dev]'
 	touch $(STAMP)
 
 # Main job on the built-in synthetic reaction-video set (labelled synthetic everywhere).

@@ -374,7 +374,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Devi
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m eri_jax.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="hume_reaction/demo", help="TFDS name/config")
+    p.add_argument("--dataset", default="hume_reaction/demo", help="TFDS name/config (default hume_reaction/demo)")
     p.add_argument("--data-dir", default=None, help="TFDS data dir (default: $TFDS_DATA_DIR or TFDS's)")
     p.add_argument("--model", choices=MODELS, default="viper")
     p.add_argument("--preset", choices=PRESETS, default=None,

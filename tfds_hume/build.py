@@ -59,7 +59,8 @@ def build(export_dir: str | os.PathLike, *, config: str | HumeReactionConfig = "
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m tfds_hume.build", description=__doc__.splitlines()[0])
     p.add_argument("export_dir", help="folder holding manifest.json (written by `python -m extract`)")
-    p.add_argument("--config", default="demo", choices=sorted(Builder.builder_configs))
+    p.add_argument("--config", default="demo", choices=sorted(Builder.builder_configs),
+                   help="builder config: which of the export's features it keeps (default demo; full keeps all)")
     p.add_argument("--data-dir", default=None, help="TFDS data dir (default: $TFDS_DATA_DIR or TFDS's)")
     p.add_argument("--keep-existing", action="store_true", help="do not replace an existing build")
     args = p.parse_args(argv)

@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="TFDS data dir (default: $TFDS_DATA_DIR or TFDS's)")
     p.add_argument("--out", default=None, help="output folder (default <runs-dir>/report)")
     p.add_argument("--rows", default=None, help="JSON file mapping rows to runs, merged over the defaults")
-    p.add_argument("--split", default="dev", help="split the methods are scored on (default dev)")
+    p.add_argument("--split", default="dev", choices=("train", "dev", "test"),
+                   help="split the methods are scored on (default dev)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--ci", type=float, default=0.95, help="interval coverage (default 0.95)")

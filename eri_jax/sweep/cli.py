@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", type=int, choices=sorted(grid.TABLES), default=None,
                    help="paper layout: 4 = probe activations, 6 = ViPER modality ablation")
     p.add_argument("--model", choices=SWEEP_MODELS, default=None, help="default: the table's, else probe")
-    p.add_argument("--dataset", default="hume_reaction/demo", help="TFDS name/config")
+    p.add_argument("--dataset", default="hume_reaction/demo", help="TFDS name/config (default hume_reaction/demo)")
     p.add_argument("--data-dir", default=None, help="TFDS data dir (default: $TFDS_DATA_DIR or TFDS's)")
     p.add_argument("--preset", choices=PRESETS, default=None,
                    help="defaults per model (presets.py); default: paper for real data, demo for synthetic")
