@@ -5,7 +5,8 @@
     python benchmarks/sweep.py --size cpu --dim 27 --hidden 64    # a demo-sized probe (FAU features)
 
 Both paths use the same engine (`eri_jax.sweep.engine`): whole epochs as one `lax.scan` on the device,
-one compiled program per mode reused by every run. Data: a synthetic set of Hume-Reaction's train/dev
+one compiled program per mode reused by every run. The vmapped sweep trains the runs of each seed as one
+wide probe (they share the batches; `eri_jax.sweep.stacked`). Data: a synthetic set of Hume-Reaction's train/dev
 sizes with a planted linear signal (labels = sigmoid of a random projection plus noise), so dev
 Pearson shows the runs learn. Runs: the Table 4 grid, 7 activations x 3 seeds (lr 1e-4).
 
@@ -15,18 +16,28 @@ Printed:
   B  vmapped sweep on pre-staged (device-resident) arrays, compiled, `--ratio-epochs` epochs
   C  the same from host arrays (copy included): the input path's overhead over B (target <= 10 %)
      (B and C alternate `--repeats` times; the fastest of each is printed)
+  B0 (`--flat-check`) the vmapped sweep run by run, without the seed stacking (`jax.vmap` of the
+     one-run epoch), after an untimed warm-up epoch
   D  the runs one after another (un-vmapped engine, compiled once, reused), `--ratio-epochs` each
-  ratio D / B (GPU target >= 10x)
+  ratio D / B (CPU target >= 1.2x, GPU target >= 10x)
+
+`--kernels` prints instead what one training step spends per run on its first layer (the probe's other
+parts are small), one run's arrays against 7 runs stacked as the vmapped sweep holds them
+(`eri_jax.sweep.stacked`): the forward GEMM with the kernel as `nnx.Linear` stores it ([D,H], x @ W) and
+transposed ([H,D], W^T @ x^T), and the AdamW update of the kernel (optax, as the engine runs it).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 from eri_jax.models.probe import ACTIVATION_NAMES, activation_index
 from eri_jax.sweep import engine as eng
@@ -55,8 +66,10 @@ def block(tree):
     return tree
 
 
-def vmapped(engine, runs, train, dev, epochs):
+def vmapped(engine, runs, train, dev, epochs, *, stacked=True):
     carry = engine.init([s for s, _, _ in runs], [lr for _, lr, _ in runs], [a for _, _, a in runs])
+    if not stacked:
+        carry = dataclasses.replace(carry, stacking=None)
     for e in range(epochs):
         carry, m = engine.epoch(carry, train, dev, e)
     return block((carry.best_score, engine.predict_best(carry, dev)))
@@ -70,6 +83,48 @@ def sequential(engine, runs, train, dev, epochs):
             carry, m = engine.epoch(carry, train, dev, e, vmapped=False)
         scores.append(block((carry.best_score, engine.predict_best(carry, dev, vmapped=False)))[0])
     return np.asarray(scores)
+
+
+def kernels(dim: int, hidden: int, batch: int, runs: int = 7, steps: int = 20, repeats: int = 5) -> None:
+    """`--kernels` (module docstring): ms per run and step, fastest of `repeats` alternating rounds."""
+    rng = np.random.default_rng(0)
+    xs = jnp.asarray(rng.standard_normal((steps, batch, dim), dtype=np.float32))
+    tx = optax.adamw(1e-4, weight_decay=0.01)
+
+    def forward(f):
+        return jax.jit(lambda w, xs: jax.lax.scan(lambda c, x: (c + f(x, w).sum(), None), 0.0, xs)[0])
+
+    def adamw(shape):
+        def step(state, x):  # a gradient-sized update from the batch: the optimizer streams every array
+            p, opt = state
+            u, opt = tx.update(p * x[0, 0], opt, p)
+            return (optax.apply_updates(p, u), opt), None
+
+        f = jax.jit(lambda s, xs: jax.lax.scan(step, s, xs)[0], donate_argnums=0)
+        p = jnp.full(shape, 0.01, jnp.float32)
+        return f, (p, tx.init(p))
+
+    cases = {  # name: (function, state, runs)
+        "forward, one run, x @ W [D,H] (nnx.Linear)": (forward(lambda x, w: x @ w), jnp.ones((dim, hidden)), 1),
+        "forward, one run, W^T [H,D] @ x^T": (forward(lambda x, w: w @ x.T), jnp.ones((hidden, dim)), 1),
+        f"forward, {runs} runs stacked, W^T [H,{runs},D]":
+            (forward(lambda x, w: jnp.einsum("hmd,bd->hmb", w, x)), jnp.ones((hidden, runs, dim)), runs),
+        "AdamW update, one run's kernel": (*adamw((dim, hidden)), 1),
+        f"AdamW update, {runs} runs' kernels stacked": (*adamw((hidden, runs, dim)), runs),
+    }
+    times = {name: [] for name in cases}
+    state = {name: c[1] for name, c in cases.items()}
+    for r in range(repeats + 1):  # round 0 compiles
+        for name, (f, _, n) in cases.items():
+            t = time.perf_counter()
+            out = block(f(state[name], xs))
+            if isinstance(out, tuple):
+                state[name] = out  # donated optimizer state: carry it on
+            if r:
+                times[name].append((time.perf_counter() - t) / steps / n * 1e3)
+    print(f"first layer {dim} -> {hidden}, batch {batch}; ms per run and step (fastest of {repeats}):")
+    for name, t in times.items():
+        print(f"  {name:50s} {min(t):6.2f}")
 
 
 def main() -> None:
@@ -87,7 +142,11 @@ def main() -> None:
     p.add_argument("--input-check", action=argparse.BooleanOptionalAction, default=None,
                    help="run C (on by default for --size gpu)")
     p.add_argument("--repeats", type=int, default=None, help="B and C alternate this often; minimum kept")
+    p.add_argument("--flat-check", action="store_true", help="also time B0, the sweep without seed stacking")
+    p.add_argument("--kernels", action="store_true", help="time the first layer's GEMM and AdamW update only")
     args = p.parse_args()
+    if args.kernels:
+        return kernels(args.dim, args.hidden, args.batch_size)
     size = SIZES[args.size]
     epochs = args.epochs or size["epochs"]
     ratio_epochs = args.ratio_epochs or size["ratio_epochs"]
@@ -112,6 +171,10 @@ def main() -> None:
 
     cfg = eng.EngineConfig(batch_size=args.batch_size, eval_batch_size=1024)
     engine = eng.Engine(eng.probe_builder(args.dim, args.hidden, emotions), cfg, n_train=args.samples)
+    stacking = engine.init([s for s, _, _ in runs], [lr for _, lr, _ in runs], [a for _, _, a in runs]).stacking
+    print("vmapped program: " + (
+        f"{len(stacking.groups)} seed groups x {len(stacking.groups[0])} runs, each group one wide probe"
+        if stacking else "run by run (no seed shared by equal numbers of runs)"))
 
     # A: everything a user waits for, from host arrays, compilation included.
     t = time.perf_counter()
@@ -140,6 +203,16 @@ def main() -> None:
         print(f"C  vmapped, from host arrays (copy included), {ratio_epochs} epoch(s): {c_s:.2f} s "
               f"-> input path overhead {100 * (c_s / b_s - 1):+.1f} % over B (best of {repeats})")
 
+    if args.flat_check:
+        t = time.perf_counter()
+        vmapped(engine, runs, train, dev, 1, stacked=False)
+        warm_s = time.perf_counter() - t
+        t = time.perf_counter()
+        vmapped(engine, runs, train, dev, ratio_epochs, stacked=False)
+        b0_s = time.perf_counter() - t
+        print(f"B0 vmapped run by run, no seed stacking (compile + 1 warm-up epoch: {warm_s:.2f} s), "
+              f"{ratio_epochs} epoch(s): {b0_s:.2f} s ({b0_s / ratio_epochs / len(runs) * 1e3:.0f} ms per run-epoch)")
+
     # D: the same runs one after another; the first call compiles, untimed, then every run reuses it.
     t = time.perf_counter()
     sequential(engine, runs[:1], train, dev, 1)
@@ -149,7 +222,8 @@ def main() -> None:
     d_s = time.perf_counter() - t
     print(f"D  one after another, compiled (compile + 1 warm-up epoch: {compile_s:.2f} s), "
           f"{ratio_epochs} epoch(s) each: {d_s:.2f} s ({d_s / ratio_epochs / len(runs) * 1e3:.0f} ms per run-epoch)")
-    print(f"ratio D / B (vmapped speed-up): {d_s / b_s:.2f}x")
+    print(f"ratio D / B (vmapped speed-up): {d_s / b_s:.2f}x"
+          + (f"; D / B0 (without seed stacking): {d_s / b0_s:.2f}x" if args.flat_check else ""))
 
 
 if __name__ == "__main__":

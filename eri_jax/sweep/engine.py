@@ -14,6 +14,12 @@ run axis of the carry: each run has its own parameters, optimizer state (its lea
 `lax.switch`). The data are shared, not copied per run. With `vmapped=False` the same function trains one
 run; a run trained alone and the same run trained inside a vmapped sweep agree to float tolerance.
 
+Probe sweeps go one step further (stacked.py). Runs that share a seed share the batches, so `init` groups
+them (`Carry.stacking`, static) and each epoch trains every group as one wide probe: one GEMM per layer and
+group instead of one batched dot over all runs, the optimizer state in a layout whose elementwise
+arithmetic is per run as it stands. The carry stays in the per-run layout between epochs (converted in
+the epoch call, under 1 % of an epoch at the Hume size), so everything outside the epoch is unchanged.
+
 Per-run randomness comes from the run's seed only: parameters and dropout from `nnx.Rngs(key(seed))`
 (what `eri_jax.train` uses for the same seed), shuffling from `fold_in(key(seed), SHUFFLE_STREAM)`.
 The best epoch is the first epoch with the highest dev mean Pearson (strictly greater replaces; an
@@ -33,6 +39,7 @@ import numpy as np
 from flax import nnx
 
 from eri_jax.metrics import pearson_jax
+from eri_jax.sweep import stacked
 from eri_jax.train_step import make_optimizer, masked_mse
 
 # How often each engine function was traced (compiled); tests check one compile per shape and mode.
@@ -71,6 +78,8 @@ class Carry:
     best_score: Any    # float32: dev mean Pearson of the best epoch (-inf before any defined score)
     best_epoch: Any    # int32: 1-based best epoch, 0 before any defined score
     shuffle_key: Any   # PRNG key
+    # Static: a `stacked.Stacking` (runs grouped by seed) when the model has a stacked forward, else None.
+    stacking: Any = dataclasses.field(default=None, metadata=dict(static=True))
 
 
 @jax.tree_util.register_dataclass
@@ -135,6 +144,9 @@ class Engine:
         self.halve_steps = cfg.halve_every * self.steps_per_epoch
         abstract = nnx.eval_shape(lambda: self._make(jnp.int32(0), jnp.float32(1e-3), jnp.int32(0)))
         self.graphdef = nnx.graphdef(abstract)
+        # (model, x [B,D], slot activations) -> [B,M,E] on a model in the stacked layout: runs that share a
+        # seed then train as one wide model (stacked.py). Builders without it (ViPER) train run by run.
+        self.stacked_forward = getattr(build, "stacked_forward", None)
         self._jitted: dict[tuple[str, bool], Callable] = {}
 
     # ------------------------------------------------------------------------------------ building
@@ -156,7 +168,11 @@ class Engine:
                      shuffle_key=jax.random.fold_in(jax.random.key(seed), SHUFFLE_STREAM))
 
     def init(self, seeds, lrs, activations, *, vmapped: bool = True) -> Carry:
-        """Fresh carry. vmapped: 1-D arrays of equal length R (one entry per run); else scalars."""
+        """Fresh carry. vmapped: 1-D arrays of equal length R (one entry per run); else scalars.
+
+        With a stacked forward (the probe) and every seed used by the same number (>= 2) of runs, the carry
+        gets a `stacking` (runs grouped by seed) and its epochs train each group as one wide model.
+        """
         seeds = jnp.asarray(seeds, jnp.int32)
         lrs = jnp.asarray(lrs, jnp.float32)
         activations = jnp.asarray(activations, jnp.int32)
@@ -164,22 +180,41 @@ class Engine:
                             and seeds.shape == lrs.shape == activations.shape):
             raise ValueError(f"vmapped init needs 1-D seeds, lrs, activations of one length, got shapes "
                              f"{seeds.shape}, {lrs.shape}, {activations.shape}")
-        return self._fn("init", vmapped)(seeds, lrs, activations)
+        carry = self._fn("init", vmapped)(seeds, lrs, activations)
+        if vmapped and self.stacked_forward is not None:
+            carry = dataclasses.replace(carry, stacking=stacked.plan(np.asarray(seeds).tolist(),
+                                                                     np.asarray(activations).tolist()))
+        return carry
 
     # ---------------------------------------------------------------------------------- one epoch
 
-    def _train_epoch(self, carry: Carry, train: SplitArrays, epoch) -> tuple[Any, jax.Array]:
-        n, b = train.size, self.cfg.batch_size
+    def _batches(self, shuffle_key, epoch, n: int) -> tuple[jax.Array, jax.Array]:
+        """This epoch's order of n rows [steps, B] (pad rows point at row 0) and the real-row mask [steps, B]."""
+        b = self.cfg.batch_size
         steps = math.ceil(n / b)
-        perm = jax.random.permutation(jax.random.fold_in(carry.shuffle_key, epoch), n)
+        perm = jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n)
         order = jnp.concatenate([perm, jnp.zeros(steps * b - n, perm.dtype)]).reshape(steps, b)
-        valid = (jnp.arange(steps * b) < n).reshape(steps, b)
+        return order, (jnp.arange(steps * b) < n).reshape(steps, b)
+
+    @staticmethod
+    def _rows(train: SplitArrays, idx: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+        x = jnp.take(train.x, idx, axis=0)
+        labels = jnp.take(train.labels, idx, axis=0)
+        frame_mask = None if train.frame_mask is None else jnp.take(train.frame_mask, idx, axis=0)
+        return x, labels, frame_mask
+
+    @staticmethod
+    def _mean_loss(losses: jax.Array, counts: jax.Array) -> jax.Array:
+        total = counts.sum(axis=0)
+        return jnp.where(total > 0, (losses * counts).sum(axis=0) / jnp.maximum(total, 1), jnp.nan)
+
+    def _train_epoch(self, state, shuffle_key, train: SplitArrays, epoch) -> tuple[Any, jax.Array]:
+        """One run's epoch: `lax.scan` of the train step over the shuffled batches."""
+        order, valid = self._batches(shuffle_key, epoch, train.size)
 
         def step(state, xs):
             idx, row_mask = xs
-            x = jnp.take(train.x, idx, axis=0)
-            labels = jnp.take(train.labels, idx, axis=0)
-            frame_mask = None if train.frame_mask is None else jnp.take(train.frame_mask, idx, axis=0)
+            x, labels, frame_mask = self._rows(train, idx)
             model, optimizer = nnx.merge(self.graphdef, state)
             model.train()
 
@@ -191,10 +226,49 @@ class Engine:
             count = (row_mask[:, None] & ~jnp.isnan(labels)).sum()
             return nnx.state((model, optimizer)), (loss, count)
 
-        state, (losses, counts) = jax.lax.scan(step, carry.state, (order, valid))
-        total = counts.sum()
-        train_loss = jnp.where(total > 0, (losses * counts).sum() / jnp.maximum(total, 1), jnp.nan)
-        return state, train_loss
+        state, (losses, counts) = jax.lax.scan(step, state, (order, valid))
+        return state, self._mean_loss(losses, counts)
+
+    def _train_epoch_stacked(self, state, shuffle_keys, stacking: stacked.Stacking, train: SplitArrays, epoch
+                             ) -> tuple[Any, jax.Array]:
+        """The epoch of runs grouped by seed (stacked.py): per step, one wide model per group.
+
+        state, shuffle_keys: [R, ...] in carry order. Returns the state in the stacked layout (with a group
+        axis G first) and the train loss [R].
+        """
+        groups = stacking.groups
+        first = np.asarray([g[0] for g in groups])
+        order, valid = jax.vmap(self._batches, in_axes=(0, None, None))(shuffle_keys[first], epoch, train.size)
+        wide = stacked.to_stacked(state, groups)
+
+        def group_step(state, idx, row_mask):
+            x, labels, _ = self._rows(train, idx)
+            model, optimizer = nnx.merge(self.graphdef, state)
+            model.train()
+
+            def loss_fn(m):
+                return stacked.stacked_loss(self.stacked_forward(m, x, stacking.activations), labels, row_mask)
+
+            (_, losses), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+            optimizer.update(model, grads)
+            count = (row_mask[:, None] & ~jnp.isnan(labels)).sum()
+            return nnx.state((model, optimizer)), (losses, count)
+
+        def step(parts, xs):
+            idx, row_mask = xs
+            # Groups unrolled, not vmapped: each group's arrays lead with their own dimension (vmap would put
+            # G first, and XLA:CPU splits elementwise loops over two threads along the leading dimension,
+            # unevenly for small G) and the groups' programs are independent, free to run side by side.
+            outs = [group_step(parts[g], idx[g], row_mask) for g in range(len(parts))]
+            return tuple(o[0] for o in outs), jax.tree.map(lambda *a: jnp.stack(a), *[o[1] for o in outs])
+
+        # scan outside the groups: the carried arrays keep the stacked layout (vmap(scan) would move the
+        # run axis to the front of the loop state)
+        parts = tuple(jax.tree.map(lambda a: a[g], wide) for g in range(len(groups)))
+        parts, (losses, counts) = jax.lax.scan(step, parts, (jnp.swapaxes(order, 0, 1), valid[0]))
+        wide = jax.tree.map(lambda *a: jnp.stack(a), *parts)
+        train_loss = self._mean_loss(losses, counts[..., None])  # [G, M]
+        return wide, stacked.per_run(train_loss, groups)
 
     def _predict(self, state, params, data: SplitArrays) -> jax.Array:
         """float32 [N,E] from the model in `state` with `params` swapped in, in eval mode, fixed-size chunks."""
@@ -214,11 +288,34 @@ class Engine:
         _, out = jax.lax.scan(chunk, None, idx)
         return out.reshape(steps * b, -1)[:n]
 
-    def _epoch(self, carry: Carry, train: SplitArrays, dev: SplitArrays, epoch) -> tuple[Carry, EpochMetrics]:
-        TRACE_COUNTS["epoch"] += 1
-        state, train_loss = self._train_epoch(carry, train, epoch)
-        params = nnx.state(nnx.merge(self.graphdef, state)[0], nnx.Param)
-        pred = self._predict(state, params, dev)
+    def _predict_stacked(self, wide_state, wide_params, stacking: stacked.Stacking, data: SplitArrays
+                         ) -> jax.Array:
+        """`_predict` for runs in the stacked layout: float32 [R,N,E] in carry order.
+
+        The data are shared by every run, so each chunk's first layer is one GEMM over all R runs.
+        """
+        n, b = data.size, min(self.cfg.eval_batch_size, data.size)
+        steps = math.ceil(n / b)
+        idx = jnp.minimum(jnp.arange(steps * b), n - 1).reshape(steps, b)
+
+        def group(state, params):
+            model, _ = nnx.merge(self.graphdef, state)
+            nnx.update(model, params)
+            model.eval()
+            graphdef, rest = nnx.split(model)
+
+            def chunk(_, i):
+                x = jnp.take(data.x, i, axis=0)
+                return None, self.stacked_forward(nnx.merge(graphdef, rest), x, stacking.activations)
+
+            _, out = jax.lax.scan(chunk, None, idx)  # [steps, b, M, E]
+            return jnp.moveaxis(out.reshape((steps * b,) + out.shape[2:])[:n], 1, 0)  # [M, N, E]
+
+        return stacked.per_run(jax.vmap(group)(wide_state, wide_params), stacking.groups)
+
+    def _score(self, carry: Carry, state, params, pred, train_loss, dev: SplitArrays, epoch
+               ) -> tuple[Carry, EpochMetrics]:
+        """One run after its training epoch, from its dev predictions: Pearson, the best epoch and params."""
         r = pearson_jax(pred, dev.labels)
         score = _mean_over_defined(r)
         better = score > carry.best_score  # False for NaN: an undefined epoch never becomes best
@@ -226,8 +323,38 @@ class Engine:
         new = Carry(state=state, best_params=best_params,
                     best_score=jnp.where(better, score, carry.best_score),
                     best_epoch=jnp.where(better, jnp.asarray(epoch, jnp.int32) + 1, carry.best_epoch),
-                    shuffle_key=carry.shuffle_key)
+                    shuffle_key=carry.shuffle_key, stacking=carry.stacking)
         return new, EpochMetrics(train_loss=train_loss, dev_mean_pearson=score, dev_pearson=r)
+
+    def _params(self, state) -> Any:
+        return nnx.state(nnx.merge(self.graphdef, state)[0], nnx.Param)
+
+    def _epoch(self, carry: Carry, train: SplitArrays, dev: SplitArrays, epoch) -> tuple[Carry, EpochMetrics]:
+        TRACE_COUNTS["epoch"] += 1
+        state, train_loss = self._train_epoch(carry.state, carry.shuffle_key, train, epoch)
+        params = self._params(state)
+        return self._score(carry, state, params, self._predict(state, params, dev), train_loss, dev, epoch)
+
+    def _sweep_epoch(self, carry: Carry, train: SplitArrays, dev: SplitArrays, epoch) -> tuple[Carry, EpochMetrics]:
+        """The vmapped epoch: stacked by seed group where the carry has a stacking, else run by run."""
+        if carry.stacking is None:
+            return jax.vmap(self._epoch, in_axes=(0, None, None, None))(carry, train, dev, epoch)
+        TRACE_COUNTS["epoch"] += 1
+        stacking = carry.stacking
+        wide, train_loss = self._train_epoch_stacked(carry.state, carry.shuffle_key, stacking, train, epoch)
+        wide_params = self._params(wide)  # (merge and state only select arrays: any layout)
+        pred = self._predict_stacked(wide, wide_params, stacking, dev)
+        state = stacked.from_stacked(wide, carry.state, stacking.groups)
+        params = stacked.from_stacked(wide_params, carry.best_params, stacking.groups)
+        return jax.vmap(self._score, in_axes=(0, 0, 0, 0, 0, None, None))(carry, state, params, pred, train_loss,
+                                                                          dev, epoch)
+
+    def _sweep_predict(self, carry: Carry, data: SplitArrays) -> jax.Array:
+        if carry.stacking is None:
+            return jax.vmap(lambda c: self._predict(c.state, c.best_params, data))(carry)
+        groups = carry.stacking.groups
+        return self._predict_stacked(stacked.to_stacked(carry.state, groups),
+                                     stacked.to_stacked(carry.best_params, groups), carry.stacking, data)
 
     def epoch(self, carry: Carry, train: SplitArrays, dev: SplitArrays, epoch: int, *,
               vmapped: bool = True) -> tuple[Carry, EpochMetrics]:
@@ -247,8 +374,9 @@ class Engine:
                 f, axes, donate = self._epoch, (0, None, None, None), (0,)
             else:
                 f, axes, donate = (lambda c, d: self._predict(c.state, c.best_params, d)), (0, None), ()
-            if vmapped:
-                f = jax.vmap(f, in_axes=axes)
+            if vmapped:  # epochs and predictions check the carry's stacking (by seed group or run by run)
+                sweep = {"epoch": self._sweep_epoch, "predict": self._sweep_predict}
+                f = sweep[name] if name in sweep else jax.vmap(f, in_axes=axes)
             self._jitted[key] = jax.jit(f, donate_argnums=donate,
                                         compiler_options=dict(self.cfg.compiler_options) or None)
         return self._jitted[key]
@@ -280,15 +408,30 @@ def take_run(tree: Any, r: int) -> Any:
 # ------------------------------------------------------------------------------------------ builders
 
 
+@dataclasses.dataclass(frozen=True)
+class ProbeBuilder:
+    """Builds a probe whose activation index is a (traceable) array, so runs with different activations
+    vmap; `stacked_forward` lets runs that share a seed train as one wide probe (stacked.py)."""
+
+    in_dim: int
+    hidden: int
+    num_outputs: int
+    dtype: Any = jnp.float32
+
+    def __call__(self, rngs: nnx.Rngs, activation: jax.Array) -> nnx.Module:
+        from eri_jax.models.probe import Probe
+
+        return Probe(self.in_dim, self.hidden, self.num_outputs, activation=jnp.asarray(activation, jnp.int32),
+                     rngs=rngs, dtype=self.dtype)
+
+    @staticmethod
+    def stacked_forward(model: nnx.Module, x: jax.Array, activations: tuple[int, ...] | None) -> jax.Array:
+        return stacked.probe_forward(model, x, activations)
+
+
 def probe_builder(in_dim: int, hidden: int, num_outputs: int, *, dtype=jnp.float32) -> ModelBuilder:
-    """A probe whose activation index is a (traceable) array, so runs with different activations vmap."""
-    from eri_jax.models.probe import Probe
-
-    def build(rngs: nnx.Rngs, activation: jax.Array) -> nnx.Module:
-        return Probe(in_dim, hidden, num_outputs, activation=jnp.asarray(activation, jnp.int32),
-                     rngs=rngs, dtype=dtype)
-
-    return build
+    """The probe's `ModelBuilder` (a `ProbeBuilder`)."""
+    return ProbeBuilder(in_dim, hidden, num_outputs, dtype)
 
 
 def viper_builder(config: Any, *, dtype=jnp.float32) -> ModelBuilder:

@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
 from eri_jax.checkpointing import flatten_state
 from eri_jax.sweep import engine as eng
-from eri_jax.sweep import grid, tables
+from eri_jax.sweep import grid, stacked, tables
 from eri_jax.sweep.runner import FAST_COMPILE, train_runs
 
 E = 3
@@ -80,6 +82,100 @@ def eng_activation(run):
     return activation_index(run.setting.activation)
 
 
+@pytest.mark.parametrize("optimizer,halve_every,activations,slots", [
+    ("adamw", 0, ["relu", "relu", "tanh", "tanh", "elu", "elu"], (1, 3, 6)),  # slot-wise static activations
+    ("adam", 1, ["relu", "relu", "tanh", "gelu", "elu", "linear"], None),  # slots differ by group: selected
+])
+def test_runs_sharing_a_seed_train_stacked_and_equal_runs_trained_alone(optimizer, halve_every, activations, slots):
+    """Seeds interleaved (the grid's order), so grouping permutes the runs; lr and activation vary per run."""
+    train, dev = planted(50, 8, seed=0), planted(30, 8, seed=1)
+    cfg = eng.EngineConfig(batch_size=16, eval_batch_size=16, optimizer=optimizer, halve_every=halve_every,
+                           compiler_options=FAST)
+    engine = eng.Engine(eng.probe_builder(8, 8, E), cfg, n_train=50)
+    runs = runs_for("probe", [0, 1, 0, 1, 0, 1], [1e-3, 1e-3, 3e-3, 3e-3, 1e-2, 2e-2], activations)
+    carry = engine.init([r.seed for r in runs], [r.setting.lr for r in runs], [eng_activation(r) for r in runs])
+    assert carry.stacking == stacked.Stacking(((0, 2, 4), (1, 3, 5)), slots)  # the stacked program trains them
+    outs, _ = train_runs(engine, runs, train, dev, epochs=3)
+    for i, r in enumerate(runs):
+        alone = engine.init(r.seed, r.setting.lr, eng_activation(r), vmapped=False)
+        alone, hist = eng.run_epochs(engine, alone, train, dev, 3, vmapped=False)
+        np.testing.assert_allclose(hist["train_loss"], outs[i].history["train_loss"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(hist["dev_pearson"], outs[i].history["dev_pearson"], atol=1e-5)
+        assert int(alone.best_epoch) == outs[i].best_epoch
+        np.testing.assert_allclose(np.asarray(engine.predict_best(alone, dev, vmapped=False)), outs[i].predictions,
+                                   atol=1e-5)
+        flat = {k: np.asarray(v) for k, v in flatten_state(alone.best_params).items()}
+        for k in flat:
+            np.testing.assert_allclose(flat[k], outs[i].params[k], atol=1e-5, err_msg=k)
+    assert np.abs(outs[0].predictions - outs[2].predictions).max() > 1e-3  # same seed, other lr/activation
+
+
+def test_seed_groups_need_every_seed_with_the_same_runs():
+    assert stacked.seed_groups([3, 5, 3, 5]) == ((0, 2), (1, 3))
+    assert stacked.seed_groups([0, 0, 0]) == ((0, 1, 2),)
+    assert stacked.seed_groups([0, 1, 2]) is None  # nothing shared: run by run
+    assert stacked.seed_groups([0, 0, 1]) is None  # unequal groups: run by run
+    engine = eng.Engine(eng.viper_builder(_tiny_viper()), eng.EngineConfig(batch_size=4, compiler_options=FAST),
+                        n_train=8)
+    assert engine.init([0, 0], [1e-3, 1e-3], [0, 0]).stacking is None  # no stacked forward for ViPER
+    assert stacked.plan([0, 1, 0, 1], [2, 2, 5, 5]) == stacked.Stacking(((0, 2), (1, 3)), (2, 5))
+    assert stacked.plan([0, 1, 0, 1], [2, 3, 5, 5]).activations is None
+
+
+def _tiny_viper():
+    from eri_jax.models.viper import ViperConfig
+
+    return ViperConfig(d_model=6, num_latents=4, d_latents=8, num_self_attends_per_block=1,
+                       num_self_attention_heads=2, num_cross_attention_heads=1, num_outputs=E)
+
+
+def test_stacked_layout_puts_the_run_axis_second_to_last_and_round_trips():
+    rng = np.random.default_rng(0)
+    groups = ((1, 3, 4), (0, 2, 5))
+    f32 = lambda *shape: rng.normal(size=shape).astype(np.float32)  # noqa: E731
+    tree = {"scalar": f32(6), "one": f32(6, 1), "vec": f32(6, 5), "mat": f32(6, 4, 3), "t3": f32(6, 2, 4, 3),
+            "key": jax.random.split(jax.random.key(0), 6)}
+    wide = stacked.to_stacked(tree, groups)
+    assert wide["scalar"].shape == (2, 3, 1) and wide["one"].shape == (2, 3, 1) and wide["vec"].shape == (2, 3, 5)
+    assert wide["mat"].shape == (2, 3, 3, 4) and wide["t3"].shape == (2, 2, 3, 3, 4)
+    for g, members in enumerate(groups):
+        for m, r in enumerate(members):  # matrices transposed, run m of group g at [..., m, :]
+            np.testing.assert_array_equal(np.asarray(wide["mat"])[g, :, m, :], tree["mat"][r].T)
+            np.testing.assert_array_equal(np.asarray(wide["scalar"])[g, m, 0], tree["scalar"][r])
+    back = stacked.from_stacked(wide, tree, groups)
+    for k in tree:
+        a, b = back[k], tree[k]
+        if k == "key":
+            a, b = jax.random.key_data(a), jax.random.key_data(b)
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=k)
+    np.testing.assert_array_equal(np.asarray(stacked.per_run(jnp.arange(6).reshape(2, 3), groups)),
+                                  [3, 0, 4, 1, 2, 5])  # value g*M+m lands at run groups[g][m]
+
+
+def test_wide_dot_gradients_equal_autodiff():
+    rng = np.random.default_rng(1)
+    k, x = jnp.asarray(rng.normal(size=(5, 3, 4))), jnp.asarray(rng.normal(size=(6, 4)))
+    w = jnp.asarray(rng.normal(size=(5, 3, 6)))
+
+    def loss(f):
+        return lambda k, x: (jnp.tanh(f(k, x)) * w).sum()
+
+    plain = loss(lambda k, x: jnp.einsum("hmd,bd->hmb", k, x))
+    for a, b in zip(jax.grad(loss(stacked.wide_dot), (0, 1))(k, x), jax.grad(plain, (0, 1))(k, x)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_slot_activations_equal_each_runs_own():
+    from eri_jax.models.probe import apply_activation
+
+    h = jnp.asarray(np.random.default_rng(2).normal(size=(4, 4, 5)).astype(np.float32))
+    slots = (1, 1, 3, 5)
+    index = jnp.asarray(slots)[:, None]
+    want = np.stack([np.asarray(apply_activation(a, h[:, m])) for m, a in enumerate(slots)], axis=1)
+    for got in (stacked._activation(index, h, slots), stacked._activation(index, h, None)):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)
+
+
 def test_sweep_init_matches_the_single_run_trainer_for_the_same_seed(probe_engine):
     """Run seed s starts from the parameters `eri_jax.train` builds for seed s (model_factory)."""
     from eri_jax.model_factory import build_model
@@ -94,11 +190,7 @@ def test_sweep_init_matches_the_single_run_trainer_for_the_same_seed(probe_engin
 
 
 def test_vmapped_viper_runs_with_dropout_and_masks_equal_runs_alone():
-    from eri_jax.models.viper import ViperConfig
-
-    cfg = ViperConfig(d_model=6, num_latents=4, d_latents=8, num_self_attends_per_block=1,
-                      num_self_attention_heads=2, num_cross_attention_heads=1, num_outputs=E,
-                      attention_probs_dropout_prob=0.2)
+    cfg = dataclasses.replace(_tiny_viper(), attention_probs_dropout_prob=0.2)
     train, dev = planted(20, 6, seed=2, t=4), planted(12, 6, seed=3, t=4)
     engine = eng.Engine(eng.viper_builder(cfg), eng.EngineConfig(batch_size=8, eval_batch_size=8,
                                                                  compiler_options=FAST), n_train=20)
