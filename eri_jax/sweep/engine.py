@@ -14,7 +14,7 @@ run axis of the carry: each run has its own parameters, optimizer state (its lea
 `lax.switch`). The data are shared, not copied per run. With `vmapped=False` the same function trains one
 run; a run trained alone and the same run trained inside a vmapped sweep agree to float tolerance.
 
-Probe sweeps go one step further (stacked.py). Runs that share a seed share the batches, so `init` groups
+Probe sweeps on the CPU go one step further (stacked.py; `EngineConfig.stack_seeds`). Runs that share a seed share the batches, so `init` groups
 them (`Carry.stacking`, static) and each epoch trains every group as one wide probe: one GEMM per layer and
 group instead of one batched dot over all runs, the optimizer state in a layout whose elementwise
 arithmetic is per run as it stands. The carry stays in the per-run layout between epochs (converted in
@@ -99,6 +99,9 @@ class EngineConfig:
     halve_every: epochs between LR halvings (0 = constant LR), as the ViPER paper's step schedule.
     compiler_options: XLA options for every compiled function, as (name, value) pairs; e.g.
     `(("xla_backend_optimization_level", 0),)` compiles tiny test models several times faster on CPU.
+    stack_seeds: train runs that share a seed as one wide model where the model allows it (stacked.py);
+    None = on the CPU only, where it is faster. On an H200 the plain vmap was faster (0.67 s against
+    0.79 s for 3 epochs of the Table 4 grid, `benchmarks/sweep.py --size gpu`, BENCHMARKS.md).
     """
 
     batch_size: int
@@ -107,6 +110,7 @@ class EngineConfig:
     weight_decay: float = 0.01
     halve_every: int = 0
     compiler_options: tuple[tuple[str, Any], ...] = ()
+    stack_seeds: bool | None = None
 
     def __post_init__(self):
         if self.batch_size < 1 or self.eval_batch_size < 1:
@@ -170,8 +174,9 @@ class Engine:
     def init(self, seeds, lrs, activations, *, vmapped: bool = True) -> Carry:
         """Fresh carry. vmapped: 1-D arrays of equal length R (one entry per run); else scalars.
 
-        With a stacked forward (the probe) and every seed used by the same number (>= 2) of runs, the carry
-        gets a `stacking` (runs grouped by seed) and its epochs train each group as one wide model.
+        With a stacked forward (the probe), `cfg.stack_seeds` (default: on the CPU) and every seed used by the
+        same number (>= 2) of runs, the carry gets a `stacking` (runs grouped by seed) and its epochs train
+        each group as one wide model.
         """
         seeds = jnp.asarray(seeds, jnp.int32)
         lrs = jnp.asarray(lrs, jnp.float32)
@@ -181,7 +186,8 @@ class Engine:
             raise ValueError(f"vmapped init needs 1-D seeds, lrs, activations of one length, got shapes "
                              f"{seeds.shape}, {lrs.shape}, {activations.shape}")
         carry = self._fn("init", vmapped)(seeds, lrs, activations)
-        if vmapped and self.stacked_forward is not None:
+        stack = jax.default_backend() == "cpu" if self.cfg.stack_seeds is None else self.cfg.stack_seeds
+        if vmapped and stack and self.stacked_forward is not None:
             carry = dataclasses.replace(carry, stacking=stacked.plan(np.asarray(seeds).tolist(),
                                                                      np.asarray(activations).tolist()))
         return carry

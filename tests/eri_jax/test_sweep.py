@@ -118,6 +118,10 @@ def test_seed_groups_need_every_seed_with_the_same_runs():
     engine = eng.Engine(eng.viper_builder(_tiny_viper()), eng.EngineConfig(batch_size=4, compiler_options=FAST),
                         n_train=8)
     assert engine.init([0, 0], [1e-3, 1e-3], [0, 0]).stacking is None  # no stacked forward for ViPER
+    for stack_seeds, stacking in ((None, stacked.Stacking(((0, 1),), (0, 1))), (False, None)):  # None: on the CPU
+        probe = eng.Engine(eng.probe_builder(8, 8, E), eng.EngineConfig(batch_size=4, compiler_options=FAST,
+                                                                       stack_seeds=stack_seeds), n_train=8)
+        assert probe.init([0, 0], [1e-3, 1e-3], [0, 1]).stacking == stacking
     assert stacked.plan([0, 1, 0, 1], [2, 2, 5, 5]) == stacked.Stacking(((0, 2), (1, 3)), (2, 5))
     assert stacked.plan([0, 1, 0, 1], [2, 3, 5, 5]).activations is None
 
