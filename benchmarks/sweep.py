@@ -5,8 +5,9 @@
     python benchmarks/sweep.py --size cpu --dim 27 --hidden 64    # a demo-sized probe (FAU features)
 
 Both paths use the same engine (`eri_jax.sweep.engine`): whole epochs as one `lax.scan` on the device,
-one compiled program per mode reused by every run. The vmapped sweep trains the runs of each seed as one
-wide probe (they share the batches; `eri_jax.sweep.stacked`). Data: a synthetic set of Hume-Reaction's train/dev
+one compiled program per mode reused by every run. On the CPU the vmapped sweep trains the runs of each
+seed as one wide probe (they share the batches; `eri_jax.sweep.stacked`); on a GPU it is a plain vmap
+(`EngineConfig.stack_seeds`, default: whichever was faster there). Data: a synthetic set of Hume-Reaction's train/dev
 sizes with a planted linear signal (labels = sigmoid of a random projection plus noise), so dev
 Pearson shows the runs learn. Runs: the Table 4 grid, 7 activations x 3 seeds (lr 1e-4).
 
@@ -16,10 +17,12 @@ Printed:
   B  vmapped sweep on pre-staged (device-resident) arrays, compiled, `--ratio-epochs` epochs
   C  the same from host arrays (copy included): the input path's overhead over B (target <= 10 %)
      (B and C alternate `--repeats` times; the fastest of each is printed)
-  B0 (`--flat-check`) the vmapped sweep run by run, without the seed stacking (`jax.vmap` of the
-     one-run epoch), after an untimed warm-up epoch
+  B' (`--flat-check`) the vmapped sweep in the other layout (plain vmap where B stacks by seed, stacked
+     where B is a plain vmap), after an untimed warm-up epoch
   D  the runs one after another (un-vmapped engine, compiled once, reused), `--ratio-epochs` each
-  ratio D / B (CPU target >= 1.2x, GPU target >= 10x)
+  E  (`--step-loop`, on for --size gpu) the runs one after another as `eri_jax.train` trains one: a jitted
+     step per batch, batches gathered on the host, dev predicted each epoch; `--loop-epochs` each
+  ratios D / B and E / B (CPU target >= 1.2x, GPU target >= 10x)
 
 `--kernels` prints instead what one training step spends per run on its first layer (the probe's other
 parts are small), one run's arrays against 7 runs stacked as the vmapped sweep holds them
@@ -43,8 +46,8 @@ from eri_jax.models.probe import ACTIVATION_NAMES, activation_index
 from eri_jax.sweep import engine as eng
 
 SIZES = {
-    "cpu": dict(epochs=1, ratio_epochs=1, input_check=False, repeats=1),
-    "gpu": dict(epochs=50, ratio_epochs=3, input_check=True, repeats=3),
+    "cpu": dict(epochs=1, ratio_epochs=1, input_check=False, repeats=1, step_loop=False),
+    "gpu": dict(epochs=50, ratio_epochs=3, input_check=True, repeats=3, step_loop=True),
 }
 
 
@@ -66,10 +69,8 @@ def block(tree):
     return tree
 
 
-def vmapped(engine, runs, train, dev, epochs, *, stacked=True):
+def vmapped(engine, runs, train, dev, epochs):
     carry = engine.init([s for s, _, _ in runs], [lr for _, lr, _ in runs], [a for _, _, a in runs])
-    if not stacked:
-        carry = dataclasses.replace(carry, stacking=None)
     for e in range(epochs):
         carry, m = engine.epoch(carry, train, dev, e)
     return block((carry.best_score, engine.predict_best(carry, dev)))
@@ -82,6 +83,31 @@ def sequential(engine, runs, train, dev, epochs):
         for e in range(epochs):
             carry, m = engine.epoch(carry, train, dev, e, vmapped=False)
         scores.append(block((carry.best_score, engine.predict_best(carry, dev, vmapped=False)))[0])
+    return np.asarray(scores)
+
+
+def step_loop(engine, runs, host_train, host_dev, epochs, *, warmup_only=False):
+    """E (module docstring): per-step dispatch from the host, as `eri_jax.train` trains a run; dev mean Pearson per run."""
+    from eri_jax.metrics import mean_pearson
+    from eri_jax.train_step import make_predict, make_train_step
+
+    step, predict = make_train_step(engine.graphdef), make_predict(engine.graphdef)
+    n, b, eb = host_train.size, engine.cfg.batch_size, engine.cfg.eval_batch_size
+    steps = -(-n // b)
+    dev_idx = np.minimum(np.arange(-(-host_dev.size // eb) * eb), host_dev.size - 1).reshape(-1, eb)
+    scores = []
+    for seed, lr, act in runs:
+        state = engine.init(seed, lr, act, vmapped=False).state
+        rng = np.random.default_rng(seed)
+        for _ in range(epochs):
+            perm = rng.permutation(n)
+            order = np.concatenate([perm, np.zeros(steps * b - n, perm.dtype)]).reshape(steps, b)
+            for s in range(2 if warmup_only else steps):
+                mask = np.arange(s * b, (s + 1) * b) < n
+                batch = dict(x=host_train.x[order[s]], labels=host_train.labels[order[s]], mask=mask)
+                state, _ = step(state, batch)
+            pred = np.concatenate([np.asarray(predict(state, dict(x=host_dev.x[i]))) for i in dev_idx])
+            scores.append(mean_pearson(pred[:host_dev.size], host_dev.labels))
     return np.asarray(scores)
 
 
@@ -142,7 +168,10 @@ def main() -> None:
     p.add_argument("--input-check", action=argparse.BooleanOptionalAction, default=None,
                    help="run C (on by default for --size gpu)")
     p.add_argument("--repeats", type=int, default=None, help="B and C alternate this often; minimum kept")
-    p.add_argument("--flat-check", action="store_true", help="also time B0, the sweep without seed stacking")
+    p.add_argument("--flat-check", action="store_true", help="also time B', the sweep in the other layout")
+    p.add_argument("--step-loop", action=argparse.BooleanOptionalAction, default=None,
+                   help="time E, the eri_jax.train-style loop (on by default for --size gpu)")
+    p.add_argument("--loop-epochs", type=int, default=1, help="epochs per run in E")
     p.add_argument("--kernels", action="store_true", help="time the first layer's GEMM and AdamW update only")
     args = p.parse_args()
     if args.kernels:
@@ -152,6 +181,7 @@ def main() -> None:
     ratio_epochs = args.ratio_epochs or size["ratio_epochs"]
     input_check = size["input_check"] if args.input_check is None else args.input_check
     repeats = args.repeats or size["repeats"]
+    run_step_loop = size["step_loop"] if args.step_loop is None else args.step_loop
     emotions = 7
 
     rng = np.random.default_rng(0)
@@ -172,9 +202,9 @@ def main() -> None:
     cfg = eng.EngineConfig(batch_size=args.batch_size, eval_batch_size=1024)
     engine = eng.Engine(eng.probe_builder(args.dim, args.hidden, emotions), cfg, n_train=args.samples)
     stacking = engine.init([s for s, _, _ in runs], [lr for _, lr, _ in runs], [a for _, _, a in runs]).stacking
-    print("vmapped program: " + (
+    print(f"vmapped program ({jax.default_backend()} default): " + (
         f"{len(stacking.groups)} seed groups x {len(stacking.groups[0])} runs, each group one wide probe"
-        if stacking else "run by run (no seed shared by equal numbers of runs)"))
+        if stacking else "plain vmap, run by run"))
 
     # A: everything a user waits for, from host arrays, compilation included.
     t = time.perf_counter()
@@ -204,14 +234,16 @@ def main() -> None:
               f"-> input path overhead {100 * (c_s / b_s - 1):+.1f} % over B (best of {repeats})")
 
     if args.flat_check:
+        other = eng.Engine(engine.build, dataclasses.replace(cfg, stack_seeds=stacking is None), n_train=args.samples)
         t = time.perf_counter()
-        vmapped(engine, runs, train, dev, 1, stacked=False)
+        vmapped(other, runs, train, dev, 1)
         warm_s = time.perf_counter() - t
         t = time.perf_counter()
-        vmapped(engine, runs, train, dev, ratio_epochs, stacked=False)
-        b0_s = time.perf_counter() - t
-        print(f"B0 vmapped run by run, no seed stacking (compile + 1 warm-up epoch: {warm_s:.2f} s), "
-              f"{ratio_epochs} epoch(s): {b0_s:.2f} s ({b0_s / ratio_epochs / len(runs) * 1e3:.0f} ms per run-epoch)")
+        vmapped(other, runs, train, dev, ratio_epochs)
+        b1_s = time.perf_counter() - t
+        print(f"B' vmapped, {'stacked by seed' if stacking is None else 'plain vmap, no seed stacking'} "
+              f"(compile + 1 warm-up epoch: {warm_s:.2f} s), {ratio_epochs} epoch(s): {b1_s:.2f} s "
+              f"({b1_s / ratio_epochs / len(runs) * 1e3:.0f} ms per run-epoch)")
 
     # D: the same runs one after another; the first call compiles, untimed, then every run reuses it.
     t = time.perf_counter()
@@ -222,8 +254,21 @@ def main() -> None:
     d_s = time.perf_counter() - t
     print(f"D  one after another, compiled (compile + 1 warm-up epoch: {compile_s:.2f} s), "
           f"{ratio_epochs} epoch(s) each: {d_s:.2f} s ({d_s / ratio_epochs / len(runs) * 1e3:.0f} ms per run-epoch)")
-    print(f"ratio D / B (vmapped speed-up): {d_s / b_s:.2f}x"
-          + (f"; D / B0 (without seed stacking): {d_s / b0_s:.2f}x" if args.flat_check else ""))
+    if run_step_loop:
+        t = time.perf_counter()
+        step_loop(engine, runs[:1], host_train, host_dev, 1, warmup_only=True)
+        warm_s = time.perf_counter() - t
+        t = time.perf_counter()
+        loop_scores = step_loop(engine, runs, host_train, host_dev, args.loop_epochs)
+        e_s = time.perf_counter() - t
+        print(f"E  one after another, a jitted step per host batch as eri_jax.train (compile + warm-up: {warm_s:.2f} s), "
+              f"{args.loop_epochs} epoch(s) each: {e_s:.2f} s ({e_s / args.loop_epochs / len(runs) * 1e3:.0f} ms per "
+              f"run-epoch; dev mean Pearson median {np.median(loop_scores):.3f})")
+    per_b = b_s / ratio_epochs
+    print(f"ratio D / B (vmapped speed-up over the compiled loop): {d_s / b_s:.2f}x"
+          + (f"; D / B' (other layout): {d_s / b1_s:.2f}x" if args.flat_check else "")
+          + (f"; E / B (over the eri_jax.train-style loop, per epoch): {e_s / args.loop_epochs / per_b:.2f}x"
+             if run_step_loop else ""))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None, help="CPUs for both frameworks (default: all visible)")
     p.add_argument("--peak-tflops", type=float, default=989.0, help="peak for MFU (H100 bf16 dense)")
     p.add_argument("--skip-torch", action="store_true", help="time only the JAX step")
+    p.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                   help="afterwards trace this many JAX steps and print where the time goes, op by op")
     return p.parse_args(argv)
 
 
@@ -77,7 +79,10 @@ def jax_runner(cfg, batch, precision, seed=0):
     from eri_jax.models.viper import Viper
 
     dtype = jnp.bfloat16 if precision == "bfloat16" else jnp.float32
-    model = nnx.jit(lambda: Viper(cfg, rngs=nnx.Rngs(params=seed, dropout=seed + 1), dtype=dtype))()
+    # The keys go in as arguments: as constants, XLA would fold the random init of all 283 M parameters at
+    # compile time (minutes on a GPU machine's host: "Very slow compile", seen on an H200).
+    model = nnx.jit(lambda p, d: Viper(cfg, rngs=nnx.Rngs(params=p, dropout=d), dtype=dtype))(
+        jax.random.key(seed), jax.random.key(seed + 1))
     model.train()
     optimizer = nnx.Optimizer(model, optax.adamw(1e-5, weight_decay=0.01), wrt=nnx.Param)
     graphdef, state = nnx.split((model, optimizer))
@@ -132,6 +137,61 @@ def torch_runner(cfg, batch, precision, threads, seed=0):
         return float(loss.detach())  # waits for the device
 
     return step, sync, device
+
+
+def profile_ops(step, sync, steps: int, top: int = 15) -> None:
+    """`--profile`: trace `steps` JAX steps (jax.profiler, Perfetto JSON) and print the ops that take the time.
+
+    On a GPU the device's kernels are summed by name (what the GPU was busy with); on the CPU, XLA's
+    thunks. Busy = summed op time per step against the step's wall time (gaps = launch/idle time).
+    """
+    import collections
+    import glob
+    import gzip
+    import json
+    import re
+    import tempfile
+
+    import jax
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with jax.profiler.trace(tmp, create_perfetto_trace=True):
+            start = time.perf_counter()
+            time_steps(step, sync, steps)
+            wall = (time.perf_counter() - start) / steps
+        files = glob.glob(f"{tmp}/**/*.trace.json.gz", recursive=True)
+        if not files:
+            print("profile: the profiler wrote no Perfetto trace")
+            return
+        with gzip.open(files[0]) as f:
+            trace = json.load(f)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    names = {e["pid"]: e["args"]["name"] for e in events if e.get("ph") == "M" and e.get("name") == "process_name"}
+    device = {pid for pid, name in names.items() if "GPU" in name or "gpu" in name}
+
+    def counted(e):  # device kernels where there is a device; else XLA's ops on the host (no Python frames)
+        if device:
+            return e.get("pid") in device
+        return not e["name"].startswith(("$", "ThunkExecutor", "PjitFunction", "SlinkyThreadPool"))
+
+    total, count = collections.Counter(), collections.Counter()
+    for e in events:
+        if e.get("ph") == "X" and counted(e):
+            total[e["name"]] += e.get("dur", 0) / 1e3 / steps  # ms per step
+            count[e["name"]] += 1 / steps
+    busy = sum(total.values())
+    where = "GPU kernels" if device else "host ops"
+    print(f"profile: {steps} steps, {1e3 * wall:.1f} ms/step wall, {where} sum to {busy:.1f} ms/step "
+          f"({len(total)} distinct)")
+    kinds, kind_count = collections.Counter(), collections.Counter()
+    for name, ms in total.items():  # "loop_add_fusion.12" -> "loop_add_fusion": what kind of work it is
+        kind = re.sub(r"([._]\d+)+$", "", name)
+        kinds[kind] += ms
+        kind_count[kind] += count[name]
+    for title, table, n in (("by kind", kinds, kind_count), ("by op", total, count)):
+        print(f" {title}:")
+        for name, ms in table.most_common(top):
+            print(f"  {ms:8.3f} ms/step  {100 * ms / busy:5.1f}%  x{n[name]:<5.0f} {name[:100]}")
 
 
 def time_steps(step, sync, steps: int) -> float:
@@ -210,6 +270,8 @@ def main(argv=None):
         print(line)
     if "torch" in median:
         print(f"ratio jax/torch: {median['jax'] / median['torch']:.2f}x")
+    if args.profile:
+        profile_ops(jax_step, jax_sync, args.profile)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Every GPU figure of BENCHMARKS.md in one call (a lent GPU machine with jax[cuda], flax, optax, torch,
+# transformers; run from the repository root, no install). Logs go to $OUT (default ./gpu-logs).
+#
+#     bash benchmarks/gpu_run.sh                    # all: sweep, train step, extraction (~6 min, H200)
+#     bash benchmarks/gpu_run.sh sweep train_step   # some
+#
+# Each benchmark has its own time limit, so one that hangs or fails leaves the others' figures.
+set -u
+OUT=${OUT:-gpu-logs}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+# JAX takes half the card, not 75 %: train_step.py runs PyTorch in the same process.
+export XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.5}
+PY=${PY:-python3}
+WANT=${*:-sweep kernels train_step extract}
+
+step() {  # step NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.log, report the exit status
+    local name=$1 limit=$2
+    shift 2
+    [[ " $WANT " == *" $name "* ]] || return 0
+    echo "=== $name (limit ${limit}s): $*"
+    local t0=$SECONDS
+    timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+    local rc=$?
+    echo "--- $name: exit $rc after $((SECONDS - t0)) s"
+    tail -n "${TAIL:-25}" "$OUT/$name.log"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+$PY - <<'PYEOF'
+import importlib, platform
+print("python", platform.python_version(), *(f"{m} {importlib.import_module(m).__version__}" for m in
+      ("jax", "flax", "optax", "torch", "transformers", "numpy")))
+import jax; print("jax devices:", jax.devices())
+PYEOF
+
+step sweep 150 $PY benchmarks/sweep.py --size gpu --flat-check
+step kernels 45 $PY benchmarks/sweep.py --kernels
+step train_step 240 $PY benchmarks/train_step.py --size paper --precision bfloat16 --steps 10 --rounds 3
+step extract 200 $PY benchmarks/extract_throughput.py --size full --device cuda --json-out "$OUT/extract.json"
