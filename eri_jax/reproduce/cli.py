@@ -15,9 +15,10 @@ the run with its command and exit code. Rerunning resumes: finished steps are sk
 how each one knows), extraction always runs but reads its feature cache. At the end: where the report
 is, a timing table, and `<runs-dir>/report/timings.json`.
 
-Demo timing: measured on 2 shared CPU cores, see the project README. Real data: the expected time on a
-GPU is not measured yet (no GPU was available when this was written); the per-step benchmark targets
-are in BENCHMARKS.md (extraction throughput, train step, sweep).
+Demo timing: measured on 2 shared CPU cores, see the project README. Real data: the whole run was never
+timed (the data is not available to us); per-stage GPU figures (extraction throughput, train step,
+sweep, measured on an H200 with random-weight models) are in BENCHMARKS.md, and the README turns them
+into an estimate (about 12 hours of MLLM generation on one GPU).
 """
 from __future__ import annotations
 
