@@ -33,12 +33,15 @@ def dot_product_attention(
         mask = mask.astype(bool)[:, None, None, :]  # [B,1,1,S]: broadcast over heads and queries
     if dropout is None and query.shape[-1] == value.shape[-1]:
         return jax.nn.dot_product_attention(query, key, value, mask=mask)
-    logits = jnp.einsum("btnh,bsnh->bnts", query, key, preferred_element_type=jnp.float32)
+    # Heads first, once: the batched matmuls take [B,N,T,H] operands. Contracting "btnh,bsnh->bnts"
+    # directly made XLA:CPU copy k and the output gradient into two layouts each.
+    query, key, value = (jnp.swapaxes(t, 1, 2) for t in (query, key, value))
+    logits = jnp.einsum("bnth,bnsh->bnts", query, key, preferred_element_type=jnp.float32)
     logits = logits * (1.0 / jnp.sqrt(jnp.float32(query.shape[-1])))
     if mask is not None:
         logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(logits, axis=-1)
     if dropout is not None:
         probs = dropout(probs)
-    return jnp.einsum("bnts,bsnh->btnh", probs.astype(value.dtype), value)
+    return jnp.swapaxes(jnp.einsum("bnts,bnsh->bnth", probs.astype(value.dtype), value), 1, 2)
 

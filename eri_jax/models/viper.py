@@ -147,10 +147,10 @@ class _Attention(nnx.Module):
     def __call__(self, x: jax.Array, kv: jax.Array | None = None, mask: jax.Array | None = None) -> jax.Array:
         h = self.layernorm1(x)
         kv = h if kv is None else self.layernorm2(kv)
-        q, k, v = (self._heads(p(t)) for p, t in ((self.query, h), (self.key, kv), (self.value, kv)))
+        q, k, v = (self._heads(_rows(p, t)) for p, t in ((self.query, h), (self.key, kv), (self.value, kv)))
         training = not self.dropout.deterministic and self.dropout.rate > 0
         ctx = dot_product_attention(q, k, v, mask, dropout=self.dropout if training else None)
-        out = self.output(ctx.reshape(*ctx.shape[:-2], -1))
+        out = _rows(self.output, ctx.reshape(*ctx.shape[:-2], -1))
         return out + x if self.use_query_residual else out
 
     def _heads(self, t: jax.Array) -> jax.Array:
@@ -163,7 +163,7 @@ class _MLP(nnx.Module):
         self.dense2 = nnx.Linear(widening * dim, dim, kernel_init=init, rngs=rngs, **dt)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return self.dense2(jax.nn.gelu(self.dense1(x), approximate=False))
+        return _rows(self.dense2, jax.nn.gelu(_rows(self.dense1, x), approximate=False))
 
 
 class PerceiverLayer(nnx.Module):
@@ -231,8 +231,19 @@ class Viper(nnx.Module):
             for layer in self.self_attends:
                 z = layer(z)
         query = jnp.broadcast_to(self.decoder_query[...].astype(self.dtype), (batch, *self.decoder_query.shape))
-        out = self.final_layer(self.decoder_cross_attention(query, z))
+        out = _rows(self.final_layer, self.decoder_cross_attention(query, z))
         return out[:, 0, :].astype(jnp.float32)
+
+
+def _rows(linear: nnx.Linear, x: jax.Array) -> jax.Array:
+    """``linear(x)`` for ``x [..., in]``, computed as one ``[rows, in]`` matmul (the reshapes are free).
+
+    Why: on ``[B, T, in]`` the kernel gradient contracts two axes (B and T), for which XLA:CPU writes a
+    transposed copy of the output gradient; that copy fused the elementwise backward chain of the
+    residual stream (LayerNorm and residual adds of every later layer) and so recomputed it once per
+    layer. On flat rows the gradient matmul reads the gradient as it is.
+    """
+    return linear(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
 
 
 def _layer_norm(dim: int, rngs: nnx.Rngs, dt: dict) -> nnx.LayerNorm:
