@@ -1,6 +1,6 @@
 """Write a run's evaluation files for one split: predictions CSV, metrics JSON and Markdown, confusion PNGs.
 
-Files written into `run_dir` by `write_evaluation` (every file replaced atomically):
+Files written into `run_dir` by `write_evaluation` (every file replaced atomically, by `result_files`):
 
   predictions_<split>.csv            MuSe format: header `File_ID,<emotions>`, one row per clip.
                                      IDs are written exactly as given (the dataset keeps them without
@@ -18,11 +18,7 @@ prediction ranges are written: no Pearson, no confusion matrices.
 """
 from __future__ import annotations
 
-import contextlib
-import csv
-import json
 import math
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,20 +28,10 @@ import numpy as np
 
 from eri_jax.metrics import binned_counts, mean_over_defined, pearson_per_emotion, row_normalise
 from eri_jax.plots import plot_confusion
+from eri_jax.result_files import atomic_path, json_safe, write_json, write_predictions, write_text
 
 CONFUSION_BINS = 10
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-@contextlib.contextmanager
-def _atomic(path: Path):
-    """Yield a temporary path beside `path`; move it onto `path` only if the block succeeds."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _file_stem(name: str) -> str:
@@ -55,16 +41,6 @@ def _file_stem(name: str) -> str:
 
 def _finite_or_none(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
-
-
-def _json_default(obj: Any):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} value {obj!r} is not JSON-serialisable")
 
 
 def _check_inputs(split, ids, predictions, labels, emotions):
@@ -93,15 +69,6 @@ def _check_inputs(split, ids, predictions, labels, emotions):
     if len(set(stems)) != len(stems):
         raise ValueError(f"emotion names {emotions} collide once made file-name safe: {stems}")
     return ids, predictions, labels, emotions, stems
-
-
-def _write_predictions_csv(path: Path, ids, predictions: np.ndarray, emotions) -> None:
-    # str() of a numpy float is the shortest text that reads back to the same value of its dtype.
-    with _atomic(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["File_ID", *emotions])
-        for clip_id, row in zip(ids, predictions):
-            writer.writerow([clip_id, *(str(v) for v in row)])
 
 
 def _range(values: np.ndarray) -> dict[str, float | None]:
@@ -173,15 +140,14 @@ def write_evaluation(
 
     predictions: [N, E] model outputs; labels: [N, E] with NaN where unlabelled, or None for an
     unlabelled split. ids: N clip IDs, written as given. meta: JSON-serialisable description of the
-    run (model, dataset, synthetic, random_weights, run, epoch, ...); `synthetic` and
-    `random_weights` are shown in the Markdown title. Undefined Pearson values warn
+    run (model, dataset, synthetic, random_weights, run, epoch, ...; a NaN in it is written as null);
+    `synthetic` and `random_weights` are shown in the Markdown title. Undefined Pearson values warn
     (`UndefinedPearsonWarning`) and are None in the returned dict, which equals the JSON file.
     """
     ids, predictions, labels, emotions, stems = _check_inputs(split, ids, predictions, labels, emotions)
-    meta = dict(meta)
     try:
-        json.dumps(meta, default=_json_default, allow_nan=False)
-    except (TypeError, ValueError) as err:
+        meta = json_safe(dict(meta))  # checked before anything is written; NaN becomes null, as everywhere
+    except TypeError as err:
         raise ValueError(f"meta must be JSON-serialisable: {err}") from None
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -231,14 +197,12 @@ def write_evaluation(
                      f"predictions: mean {p['mean']:.3f}, std {p['std']:.3f}, "
                      f"min {p['min']:.3f}, max {p['max']:.3f}")
             name = f"confusion_{split}_{stem}.png"
-            with _atomic(run_dir / name) as tmp:
+            with atomic_path(run_dir / name) as tmp:
                 plot_confusion(row_normalise(c), tmp, title=title)
             files["confusion"][e] = name
 
-    _write_predictions_csv(run_dir / files["predictions"], ids, predictions, emotions)
-    with _atomic(run_dir / files["json"]) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2, default=_json_default, allow_nan=False) + "\n")
-    with _atomic(run_dir / files["markdown"]) as tmp:
-        tmp.write_text(_markdown(metrics))
-    # Return exactly what the JSON file holds (numpy values in meta become plain Python).
-    return json.loads(json.dumps(metrics, default=_json_default))
+    write_predictions(run_dir / files["predictions"], ids, predictions, emotions)
+    metrics = json_safe(metrics)  # exactly what the JSON file holds: plain Python values, NaN as None
+    write_json(run_dir / files["json"], metrics, indent=2)
+    write_text(run_dir / files["markdown"], _markdown(metrics))
+    return metrics

@@ -4,14 +4,21 @@ This is the MuSe-2022 baseline's formula (its `eval.py` calls `scipy.stats.pears
 column and takes `np.mean`), with two deliberate differences, both reported rather than hidden:
 
 * rows whose label is NaN (unlabelled clips) are left out, per emotion;
-* an emotion whose r is undefined (constant predictions or labels, fewer than two labelled clips)
-  gives NaN and an `UndefinedPearsonWarning` naming it, and the mean is taken over the emotions
-  where r is defined (MuSe's `np.mean` would turn the whole mean into NaN). `mean_over_defined`
-  returns how many emotions were left out, and evaluation files record that count.
+* an emotion whose r is undefined (below) gives NaN and an `UndefinedPearsonWarning` naming it, and
+  the mean is taken over the emotions where r is defined (MuSe's `np.mean` would turn the whole mean
+  into NaN). `mean_over_defined` returns how many emotions were left out, and evaluation files record
+  that count.
 
 For a single emotion with predictions x and labels y over the n labelled clips::
 
     r = sum((x - mean(x)) * (y - mean(y))) / sqrt(sum((x - mean(x))**2) * sum((y - mean(y))**2))
+
+r is undefined (NaN) when n < MIN_PEARSON_ROWS (2) or when x or y is constant, and "constant" allows
+for rounding: var(v) <= CONSTANT_RTOL * mean(v**2) with CONSTANT_RTOL = 1e-12 (`is_constant`). An
+exact test (max == min) would let a float32 column that is constant up to its last bits through and
+report a meaningless r; a tolerance relative to the values' magnitude is scale-free. Every Pearson in
+the project uses this rule: `pearson_per_emotion`, `pearson_jax`, `stats` (full sample and bootstrap
+resamples) and the late-fusion weight search in `report.fusion`.
 
 `binned_confusion` gives the 10 x 10 binned confusion matrix of the paper's Figures 5-8.
 `pearson_jax` / `mean_pearson_jax` compute the same r inside `jax.jit` (e.g. a vmapped sweep's
@@ -24,6 +31,14 @@ from collections.abc import Sequence
 
 import jax.numpy as jnp
 import numpy as np
+
+# When Pearson r is undefined, one rule for the whole project (numpy, jax, bootstrap, late fusion):
+MIN_PEARSON_ROWS = 2  # fewer labelled rows than this: undefined (scipy.stats.pearsonr needs 2 too)
+# A column whose variance is at most this fraction of its mean square is constant (`is_constant`): a
+# standard deviation below 1e-6 of the values' magnitude, about 10 float32 ulps. That is rounding noise
+# of float32 model outputs (and far above the ~1e-16 cancellation noise of float64 moment sums), never a
+# real spread of intensities; an r computed from it would be noise.
+CONSTANT_RTOL = 1e-12
 
 
 class UndefinedPearsonWarning(RuntimeWarning):
@@ -59,34 +74,69 @@ def _names(emotions: Sequence[str] | None, num: int) -> list[str]:
     return [str(e) for e in emotions]
 
 
+def is_constant(var, mean_sq):
+    """True where a column counts as constant, so that its Pearson r is undefined.
+
+    var: the column's variance (population, over the rows used); mean_sq: the mean of its squared
+    values (not centred), over the same rows. The rule is ``var <= CONSTANT_RTOL * mean_sq``:
+    scale-invariant, true for an all-zero column (0 <= 0), and elementwise on Python floats, numpy and
+    jax arrays alike (only operators), so every Pearson in the project uses this one test.
+    """
+    return var <= CONSTANT_RTOL * mean_sq
+
+
+def _scaled_centred(v: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(v scaled and centred, variance, mean square), the last two as in `is_constant`.
+
+    v is first divided by a power of two near max|v|: exact, so r is unchanged, and the squares of
+    huge values cannot overflow.
+    """
+    top = float(np.max(np.abs(v)))
+    if top > 0:
+        v = np.ldexp(v, -np.frexp(top)[1])
+    centred = v - v.mean()
+    return centred, float(np.mean(centred * centred)), float(np.mean(v * v))
+
+
+def pearson_column(x, y) -> tuple[float, str | None]:
+    """(r, None) for one emotion's predictions x and labels y ([n] float64, no NaN), or (NaN, reason).
+
+    Undefined (the rule of the module docstring): fewer than `MIN_PEARSON_ROWS` rows, or x or y
+    constant by `is_constant`. Shared with `stats.pearson_runs` so both give identical values.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.size < MIN_PEARSON_ROWS:
+        return float("nan"), f"only {x.size} labelled clip(s)"
+    xm, vx, sx = _scaled_centred(x)
+    if is_constant(vx, sx):
+        return float("nan"), _constant_reason("predictions", x)
+    ym, vy, sy = _scaled_centred(y)
+    if is_constant(vy, sy):
+        return float("nan"), _constant_reason("labels", y)
+    # Normalise before the dot product, as scipy does, so the sum cannot overflow.
+    return float(np.clip(np.dot(xm / np.linalg.norm(xm), ym / np.linalg.norm(ym)), -1.0, 1.0)), None
+
+
+def _constant_reason(what: str, v: np.ndarray) -> str:
+    if np.ptp(v) == 0:
+        return f"constant {what} ({v[0]:.6g})"
+    return f"constant {what} up to rounding ({v.min():.6g} to {v.max():.6g})"
+
+
 def pearson_per_emotion(pred, labels, emotions: Sequence[str] | None = None) -> np.ndarray:
     """Pearson r of each emotion column over the clips whose label is not NaN.
 
     pred, labels: [N, E]. emotions: E names, used in warnings. Returns float64[E]; an undefined r
-    (constant predictions or labels, fewer than 2 labelled clips) is NaN, with an
-    `UndefinedPearsonWarning` naming the emotion.
+    (fewer than 2 labelled clips, constant predictions or labels: `pearson_column`) is NaN, with an
+    `UndefinedPearsonWarning` naming the emotion and the reason.
     """
     pred, labels = _check_pair(pred, labels)
     names = _names(emotions, pred.shape[1])
     out = np.full(pred.shape[1], np.nan, dtype=np.float64)
     for e, name in enumerate(names):
         keep = ~np.isnan(labels[:, e])
-        x, y = pred[keep, e], labels[keep, e]
-        reason = None
-        if x.size < 2:
-            reason = f"only {x.size} labelled clip(s)"
-        elif np.ptp(x) == 0:
-            reason = f"constant predictions ({x[0]:.6g})"
-        elif np.ptp(y) == 0:
-            reason = f"constant labels ({y[0]:.6g})"
-        else:
-            xm, ym = x - x.mean(), y - y.mean()
-            nx, ny = np.linalg.norm(xm), np.linalg.norm(ym)
-            if nx == 0 or ny == 0:  # spread below float64 resolution
-                reason = "variance underflows to zero"
-            else:
-                # Normalise before the dot product, as scipy does, so huge values cannot overflow.
-                out[e] = np.clip(np.dot(xm / nx, ym / ny), -1.0, 1.0)
+        out[e], reason = pearson_column(pred[keep, e], labels[keep, e])
         if reason is not None:
             warnings.warn(
                 f"Pearson r for {name!r} is undefined: {reason}; it is NaN",
@@ -169,29 +219,36 @@ def pearson_jax(pred, labels, mask=None):
     """Pearson r per emotion inside `jax.jit`: float[E], NaN where undefined.
 
     pred, labels: [N, E]; mask: bool[N], False for padded rows. Rows whose label is NaN are left
-    out per emotion. Constant predictions (max == min over the kept rows, which is robust to the
-    rounding of a float32 mean), constant labels, or fewer than 2 kept rows give NaN. Never warns:
+    out per emotion. Undefined by the same rule as `pearson_per_emotion` (fewer than 2 kept rows,
+    constant predictions or labels by `is_constant`). Computed in at least float32. Never warns:
     callers inspect the NaNs.
     """
     pred = jnp.asarray(pred)
     labels = jnp.asarray(labels)
+    dtype = jnp.promote_types(jnp.result_type(pred, labels), jnp.float32)
+    pred, labels = pred.astype(dtype), labels.astype(dtype)
     valid = ~jnp.isnan(labels)
     if mask is not None:
         valid = valid & jnp.asarray(mask, dtype=bool)[:, None]
     n = valid.sum(axis=0)
-    denom = jnp.maximum(n, 1).astype(pred.dtype)
-    mx = jnp.where(valid, pred, 0).sum(axis=0) / denom
-    my = jnp.where(valid, labels, 0).sum(axis=0) / denom
-    xm = jnp.where(valid, pred - mx, 0)
-    ym = jnp.where(valid, labels - my, 0)
-    sxx, syy, sxy = (xm * xm).sum(axis=0), (ym * ym).sum(axis=0), (xm * ym).sum(axis=0)
+    count = jnp.maximum(n, 1).astype(dtype)
+    first = jnp.argmax(valid, axis=0)[None]  # a kept row per emotion
 
-    def constant(v):
-        return jnp.where(valid, v, -jnp.inf).max(axis=0) == jnp.where(valid, v, jnp.inf).min(axis=0)
+    def centred(v):
+        v = jnp.where(valid, v, 0)
+        top = jnp.abs(v).max(axis=0)
+        v = v / jnp.where(top > 0, top, 1)  # r is scale-invariant; keeps the squares from overflowing
+        # Shift by one kept value before centring: a constant column becomes exactly zero, whatever the
+        # rounding of a float32 mean, so its variance is exactly zero too.
+        d = jnp.where(valid, v - jnp.take_along_axis(v, first, axis=0), 0)
+        c = jnp.where(valid, d - d.sum(axis=0) / count, 0)
+        return c, (c * c).sum(axis=0) / count, (v * v).sum(axis=0) / count
 
-    defined = (n >= 2) & ~constant(pred) & ~constant(labels) & (sxx > 0) & (syy > 0)
-    scale = jnp.sqrt(jnp.where(defined, sxx, 1)) * jnp.sqrt(jnp.where(defined, syy, 1))
-    return jnp.where(defined, jnp.clip(sxy / scale, -1, 1), jnp.nan)
+    xm, vx, sx = centred(pred)
+    ym, vy, sy = centred(labels)
+    defined = (n >= MIN_PEARSON_ROWS) & ~is_constant(vx, sx) & ~is_constant(vy, sy)
+    scale = jnp.sqrt(jnp.where(defined, vx, 1)) * jnp.sqrt(jnp.where(defined, vy, 1)) * count
+    return jnp.where(defined, jnp.clip((xm * ym).sum(axis=0) / scale, -1, 1), jnp.nan)
 
 
 def mean_pearson_jax(pred, labels, mask=None):

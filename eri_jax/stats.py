@@ -1,4 +1,4 @@
-"""Uncertainty for the benchmark metric: clip bootstrap, paired bootstrap test, spread over seeds (numpy only).
+"""Uncertainty for the benchmark metric: clip bootstrap, paired bootstrap test, spread over seeds (in numpy).
 
 The statistic is the benchmark metric of `metrics.py`: Pearson r per emotion over the labelled clips
 (rows with a NaN label left out per emotion), unweighted mean over the emotions where r is defined.
@@ -15,9 +15,10 @@ gather:
 
     n = sum_i w_i,  Sxy = sum_i w_i (x_i - sx/n)(y_i - sy/n),  r = Sxy / sqrt(Sxx * Syy)
 
-An emotion whose r is undefined in a resample (fewer than 2 labelled clips, or constant predictions or
-labels among the drawn clips) is left out of that resample's mean, as in `metrics.mean_over_defined`;
-resamples where the whole statistic is undefined are ignored by the quantiles and counted.
+An emotion whose r is undefined in a resample (by the rule of `metrics`: fewer than 2 labelled clips, or
+predictions or labels constant among the drawn clips, `metrics.is_constant`) is left out of that
+resample's mean, as in `metrics.mean_over_defined`; resamples where the whole statistic is undefined are
+ignored by the quantiles and counted.
 Percentile intervals of a correlation run slightly narrow for small samples: in the coverage test
 (n = 200 clips, 300 simulated datasets) the nominal 95 % interval covers the true mean r about 93 % of
 the time.
@@ -40,10 +41,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from eri_jax.metrics import MIN_PEARSON_ROWS, is_constant, pearson_column
+
 _CHUNK = 256  # resamples per matrix product: bounds memory at _CHUNK x N counts
-# A resampled variance below this fraction of n * (value scale)^2 is rounding noise: the drawn values are
-# constant. Cancellation in Sxx = sum w x^2 - (sum w x)^2 / n is about 1e-15 of that scale.
-_CONSTANT_TOL = 1e-12
 
 
 @dataclasses.dataclass
@@ -111,6 +111,9 @@ class _Moments:
         s, n, e = pred.shape
         mask = np.broadcast_to(~np.isnan(labels), (s, n, e))
         y = np.broadcast_to(np.nan_to_num(labels), (s, n, e))
+        # Each column divided by a power of two near its largest value: exact, r unchanged, no overflow.
+        pred = np.ldexp(pred, -np.frexp(np.abs(np.where(mask, pred, 0)).max(axis=1, keepdims=True))[1])
+        y = np.ldexp(y, -np.frexp(np.abs(np.where(mask, y, 0)).max(axis=1, keepdims=True))[1])
         count = mask.sum(axis=1, keepdims=True)
         # Centre on the full-sample means so that the raw moments below do not cancel.
         mx = np.where(mask, pred, 0).sum(axis=1, keepdims=True) / np.maximum(count, 1)
@@ -123,42 +126,50 @@ class _Moments:
 
         self.shape = (s, e)
         self.cols = [columns(a) for a in (mask.astype(np.float64), x, y, x * x, y * y, x * y)]
-        self.scale_x = np.abs(x).max(axis=1).reshape(s * e) ** 2
-        self.scale_y = np.abs(y).max(axis=1).reshape(s * e) ** 2
+        self.mean_x = np.broadcast_to(mx, (s, 1, e)).reshape(s * e)
+        self.mean_y = np.broadcast_to(my, (s, 1, e)).reshape(s * e)
 
     def pearson(self, w: np.ndarray) -> np.ndarray:
-        """w: [B, N] clip counts → r float64 [B, S, E], NaN where undefined."""
+        """w: [B, N] clip counts → r float64 [B, S, E], NaN where undefined (`metrics.is_constant`)."""
         n, sx, sy, sxx, syy, sxy = (w @ c for c in self.cols)
         safe_n = np.maximum(n, 1.0)
         vx = sxx - sx * sx / safe_n
         vy = syy - sy * sy / safe_n
         cxy = sxy - sx * sy / safe_n
-        defined = ((n >= 2) & (vx > _CONSTANT_TOL * n * self.scale_x)
-                   & (vy > _CONSTANT_TOL * n * self.scale_y))
+        const_x = is_constant(vx / safe_n, self._mean_sq(sx, sxx, safe_n, self.mean_x))
+        const_y = is_constant(vy / safe_n, self._mean_sq(sy, syy, safe_n, self.mean_y))
+        defined = (n >= MIN_PEARSON_ROWS) & ~const_x & ~const_y
         denom = np.sqrt(np.where(defined, vx, 1.0) * np.where(defined, vy, 1.0))
         r = np.where(defined, np.clip(cxy / denom, -1.0, 1.0), np.nan)
         return r.reshape(w.shape[0], *self.shape)
+
+    @staticmethod
+    def _mean_sq(s1: np.ndarray, s2: np.ndarray, n: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        """Mean square of the drawn values for `is_constant`, from sums s1, s2 of the centred values.
+
+        The raw mean square is s2/n + 2*mean*s1/n + mean^2, but the variance (s2 - s1^2/n)/n carries
+        rounding noise of the size of the centred mean square s2/n (e.g. drawn values all 0 while the
+        full-sample mean is 0.3), so the larger of the two is used. On the full sample the larger is the
+        raw one, which is exactly metrics' rule; they differ only for a resample whose drawn values are
+        near zero and spread by less than 1e-6 of their distance from the full-sample mean.
+        """
+        centred = s2 / n
+        return np.maximum(centred + 2.0 * mean * s1 / n + mean * mean, centred)
 
 
 def pearson_runs(pred, labels) -> np.ndarray:
     """Pearson r per run and emotion, float64 [S, E] (pred [N, E] gives S = 1), on the full sample.
 
-    Same values and the same undefined cases (NaN, no warning) as `metrics.pearson_per_emotion`.
+    Same values and the same undefined cases (NaN, no warning) as `metrics.pearson_per_emotion`: both
+    use `metrics.pearson_column`.
     """
     pred, labels = _as_stack(pred, labels)
     s, _, e = pred.shape
     out = np.full((s, e), np.nan)
     for k in range(e):
         keep = ~np.isnan(labels[:, k])
-        y = labels[keep, k]
         for j in range(s):
-            x = pred[j, keep, k]
-            if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
-                continue
-            xm, ym = x - x.mean(), y - y.mean()
-            nx, ny = np.linalg.norm(xm), np.linalg.norm(ym)
-            if nx > 0 and ny > 0:
-                out[j, k] = np.clip(np.dot(xm / nx, ym / ny), -1.0, 1.0)
+            out[j, k] = pearson_column(pred[j, keep, k], labels[keep, k])[0]
     return out
 
 

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
-import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
 from eri_jax.evaluation import write_evaluation
 from eri_jax.query.scores import FILL_TRAIN_MEAN, answer_stats, fill_missing, parse_answers
+from eri_jax.result_files import atomic_path, json_safe, write_json, write_text
 
 
 @dataclasses.dataclass
@@ -47,21 +46,13 @@ class QueryAnswers:
                              f"{len(self.emotions)} emotions")
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _write_answers_csv(path: Path, qa: QueryAnswers, scores: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["File_ID", "status", "answer", *qa.emotions])
         for cid, answer, row in zip(qa.ids, qa.answers, scores):
             status = "answered" if answer is not None else f"no answer: {qa.no_answer.get(cid, 'unknown')}"
             w.writerow([cid, status, answer or "", *("" if np.isnan(v) else str(v) for v in row)])
-    os.replace(tmp, path)
 
 
 def _fmt(v, digits: int = 4) -> str:
@@ -125,6 +116,7 @@ def evaluate_answers(run_dir: str | Path, qa: QueryAnswers, *, fill: np.ndarray,
              "files": {"answers": f"query_answers_{qa.split}.csv", "json": f"query_stats_{qa.split}.json",
                        "markdown": f"query_stats_{qa.split}.md"}}
     _write_answers_csv(run_dir / stats["files"]["answers"], qa, scores)
-    _atomic_text(run_dir / stats["files"]["json"], json.dumps(stats, indent=2, allow_nan=False) + "\n")
-    _atomic_text(run_dir / stats["files"]["markdown"], stats_markdown(stats))
+    stats = json_safe(stats)  # returned as written: plain JSON values, NaN as None
+    write_json(run_dir / stats["files"]["json"], stats, indent=2)
+    write_text(run_dir / stats["files"]["markdown"], stats_markdown(stats))
     return metrics, stats

@@ -5,9 +5,7 @@ absent are "not run", with the reason; nothing is filled in from the paper.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -22,12 +20,7 @@ from eri_jax.report.collect import BootstrapSettings, Collector, Row
 from eri_jax.report.figures import plot_label_density
 from eri_jax.report.labels import DatasetLabels, label_density, label_stats
 from eri_jax.report.rows import load_rows, paper_results
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+from eri_jax.result_files import json_safe, write_json, write_text
 
 
 def _tagged(text: str, data: DatasetLabels, sep: str = " ") -> str:
@@ -203,8 +196,9 @@ def build_report(runs_dir: str | Path, out: str | Path, data: DatasetLabels, *, 
         "paired": _paired(t3_rows, rows["paired"], data, split, boot),
     }
     report["runs_left_out"] = [{"run": r, "dataset": d} for r, d in sorted(collector.other_dataset.items())]
-    _atomic_write(out / "report.json", json.dumps(report, indent=1, allow_nan=False) + "\n")
-    _atomic_write(out / "report.md", markdown.render(report))
+    report = json_safe(report)  # returned as written: plain JSON values, NaN as None
+    write_json(out / "report.json", report)
+    write_text(out / "report.md", markdown.render(report))
     return report
 
 

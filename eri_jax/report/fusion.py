@@ -31,6 +31,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from eri_jax.metrics import MIN_PEARSON_ROWS, is_constant
+
 _TIE_TOL = 1e-12
 
 
@@ -77,20 +79,36 @@ def _stack(preds: Sequence, what: str) -> np.ndarray:
 
 
 def _grid_pearson(preds: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """r of each grid point's fused prediction for one emotion; NaN where undefined. preds [M, n], y [n]."""
-    if y.size < 2 or np.ptp(y) == 0:
+    """r of each grid point's fused prediction for one emotion; NaN where undefined. preds [M, n], y [n].
+
+    Undefined by the project's one rule (`metrics`): fewer than 2 rows, or the labels or the fused
+    prediction constant by `metrics.is_constant`.
+    """
+    n = y.size
+    if n < MIN_PEARSON_ROWS:
         return np.full(len(grid), np.nan)
     z = np.concatenate([preds, y[None]], axis=0)
-    z = z - z.mean(axis=1, keepdims=True)
+    # One power of two for all methods (their relative scale is what the weights mean), one for y:
+    # exact, r unchanged, and the squares cannot overflow.
+    z[:-1] = np.ldexp(z[:-1], -np.frexp(np.max(np.abs(z[:-1])))[1])
+    z[-1] = np.ldexp(z[-1], -np.frexp(np.max(np.abs(z[-1])))[1])
+    means = z.mean(axis=1)
+    z = z - means[:, None]
     cov = z @ z.T
     m = preds.shape[0]
-    var = np.einsum("km,mn,kn->k", grid, cov[:m, :m], grid)
+    var_y = cov[m, m] / n
+    if is_constant(var_y, var_y + means[m] ** 2):
+        return np.full(len(grid), np.nan)
+    var = np.einsum("km,mn,kn->k", grid, cov[:m, :m], grid) / n
     cxy = grid @ cov[:m, m]
-    # A fused prediction that is constant has zero variance up to rounding: treat it as undefined.
-    scale = max(float(np.max(np.abs(z[:m]))) ** 2 * y.size, np.finfo(float).tiny)
-    defined = var > 1e-12 * scale
+    # The fused variance w^T C w / n carries rounding noise proportional to (sum_m w_m sd_m)^2, its
+    # largest possible value, not to the fused values (methods p and -p fuse to exact zeros with a
+    # variance of ~1e-17), so that scale joins the fused mean square. At a single-method point it is
+    # that method's variance, below its mean square: the test is exactly `metrics.pearson_column`'s.
+    mean_sq = np.maximum(var + (grid @ means[:m]) ** 2, (grid @ np.sqrt(np.diag(cov[:m, :m]) / n)) ** 2)
+    defined = ~is_constant(var, mean_sq)
     r = np.full(len(grid), np.nan)
-    r[defined] = np.clip(cxy[defined] / np.sqrt(var[defined] * cov[m, m]), -1.0, 1.0)
+    r[defined] = np.clip(cxy[defined] / np.sqrt(var[defined] * n * cov[m, m]), -1.0, 1.0)
     return r
 
 

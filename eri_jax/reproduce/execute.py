@@ -8,7 +8,6 @@ steps after it do not run.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shlex
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eri_jax.reproduce.plan import Step
+from eri_jax.result_files import write_json
 
 Runner = Callable[[list[str]], int]  # argv -> exit code
 
@@ -91,8 +91,4 @@ def timing_table(timings: Sequence[dict[str, Any]]) -> str:
 
 def write_timings(path: Path, timings: Sequence[dict[str, Any]], info: dict[str, Any]) -> None:
     """`timings.json`: the options, each step's command / status / wall time, and the total."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({**info, "steps": list(timings),
-                               "total_wall_s": round(sum(t["wall_s"] for t in timings), 2)}, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_json(path, {**info, "steps": list(timings), "total_wall_s": round(sum(t["wall_s"] for t in timings), 2)})

@@ -14,13 +14,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# The writers live in eri_jax.result_files; `outputs.write_json` / `outputs.write_predictions` stay
+# importable from here for existing callers.
+from eri_jax.result_files import atomic_path, write_json, write_predictions
 
 RUNS_DIR = "runs"
 
@@ -39,54 +42,13 @@ def run_dir(out: str | os.PathLike, run_id: str) -> Path:
     return Path(out) / RUNS_DIR / run_id
 
 
-def _json_safe(obj: Any) -> Any:
-    """NaN/inf → None, numpy → Python, recursively (JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _json_safe(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomic JSON write with NaN as null."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_json_safe(obj), indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-
-
-def write_predictions(path: Path, ids: Sequence[str], predictions: np.ndarray, emotions: Sequence[str]) -> None:
-    """MuSe-format predictions CSV (header `File_ID,<emotions>`), written atomically."""
-    predictions = np.asarray(predictions)
-    if predictions.shape != (len(ids), len(emotions)):
-        raise ValueError(f"{path}: predictions of shape {predictions.shape} for {len(ids)} clips x "
-                         f"{len(emotions)} emotions")
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["File_ID", *emotions])
-        for clip_id, row in zip(ids, predictions):
-            w.writerow([clip_id, *(str(v) for v in row)])  # str(np.float32): round-trips exactly
-    os.replace(tmp, path)
-
-
 def write_run(out: str | os.PathLike, run_id: str, *, info: dict[str, Any], params: dict[str, np.ndarray],
               ids: Sequence[str], predictions: np.ndarray, emotions: Sequence[str]) -> Path:
     """Write one run's three files into `<out>/runs/<run_id>/`; return that folder."""
     d = run_dir(out, run_id)
-    d.mkdir(parents=True, exist_ok=True)
-    write_predictions(d / "predictions_dev.csv", [str(i) for i in ids], predictions, emotions)
-    tmp = d / ".best_params.npz.tmp"
-    with open(tmp, "wb") as f:
+    write_predictions(d / "predictions_dev.csv", ids, predictions, emotions)
+    with atomic_path(d / "best_params.npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, **{k: np.asarray(v) for k, v in params.items()})
-    os.replace(tmp, d / "best_params.npz")
     write_json(d / "run.json", {"run_id": run_id, **info})
     return d
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eri_jax.result_files import atomic_path, write_text
 from eri_jax.sweep.grid import RunSpec, Setting
 
 
@@ -144,13 +145,11 @@ def runs_table(results: Sequence[RunResult], emotions: Sequence[str]) -> list[di
 
 def write_csv(path: Path, rows: Sequence[dict[str, object]]) -> None:
     """Write dict rows (same keys) as CSV atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         if rows:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def write_tables(out_dir: str | os.PathLike, results: Sequence[RunResult], emotions: Sequence[str], *,
@@ -168,7 +167,5 @@ def write_tables(out_dir: str | os.PathLike, results: Sequence[RunResult], emoti
     write_csv(out_dir / "per_emotion.csv", per_emotion)
     write_csv(out_dir / "runs.csv", runs_table(results, emotions))
     md = markdown(rows, emotions, title=title, notes=notes)
-    tmp = out_dir / ".summary.md.tmp"
-    tmp.write_text(md)
-    os.replace(tmp, out_dir / "summary.md")
+    write_text(out_dir / "summary.md", md)
     return rows
