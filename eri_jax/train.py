@@ -38,6 +38,7 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from eri_jax import features as feats
+from eri_jax.result_files import write_json
 from eri_jax import sharding as shd
 from eri_jax.checkpointing import RunCheckpoints
 from eri_jax.model_factory import OUTPUT_BIAS_INITS, build_model, set_output_bias
@@ -159,11 +160,20 @@ def make_config(args: argparse.Namespace, *, synthetic: bool) -> TrainConfig:
 # ---------------------------------------------------------------------------------------------- data
 
 
-def load_inputs(cfg: TrainConfig, split: str, meta: Any, standardizer: feats.Standardizer | None = None):
-    """Load `split` with the run's features and assemble the model input (features.py)."""
-    from eri_jax.data import load_split
+# (split name) -> the raw split (`eri_jax.data.SplitData`) with the run's features, in place of reading it
+# from the dataset: cross-fitting (eri_jax.crossfit) trains on a subset of the train clips this way.
+SplitReader = Callable[[str], Any]
 
-    raw = load_split(split, cfg.features, name=cfg.dataset, data_dir=cfg.data_dir)
+
+def load_inputs(cfg: TrainConfig, split: str, meta: Any, standardizer: feats.Standardizer | None = None, *,
+                read_split: SplitReader | None = None):
+    """Load `split` with the run's features (or take it from `read_split`) and assemble the model input."""
+    if read_split is None:
+        from eri_jax.data import load_split
+
+        raw = load_split(split, cfg.features, name=cfg.dataset, data_dir=cfg.data_dir)
+    else:
+        raw = read_split(split)
     data = feats.assemble(raw, cfg.features, meta.features, cfg.model)
     return standardizer.apply(data) if standardizer is not None else data
 
@@ -229,13 +239,6 @@ def _check_same_run(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None
                          "--run-name or delete that folder to start over")
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, allow_nan=True))
-    tmp.replace(path)
-
-
 def _finite_or_none(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
@@ -262,10 +265,12 @@ def evaluate_splits(cfg: TrainConfig, meta: Any, predict: Callable, state: Any, 
 
 
 def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Device] | None = None,
-          on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None) -> TrainResult:
+          on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+          read_split: SplitReader | None = None) -> TrainResult:
     """Train (or resume) the run `cfg`, then evaluate its best epoch into `<runs_dir>/<run>/`.
 
     devices: the devices to shard each batch over (default: all local devices).
+    read_split: where the splits come from instead of the dataset (`SplitReader`; default: the dataset).
     on_epoch_end(epoch, log_entry) is called after each epoch's checkpoint is saved (tests use it to
     interrupt a run).
     """
@@ -277,13 +282,13 @@ def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Devi
     for split in ("train", "dev"):
         if not meta.splits.get(split):
             raise ValueError(f"dataset {cfg.dataset} has no {split} split (splits: {meta.splits})")
-    train_data = load_inputs(cfg, "train", meta)
+    train_data = load_inputs(cfg, "train", meta, read_split=read_split)
     if not has_labels(train_data):
         raise ValueError(f"dataset {cfg.dataset}: the train split has no labelled clip")
     standardizer = fit_standardizer(train_data) if cfg.standardize else None
     if standardizer is not None:
         train_data = standardizer.apply(train_data)
-    dev_data = load_inputs(cfg, "dev", meta, standardizer)
+    dev_data = load_inputs(cfg, "dev", meta, standardizer, read_split=read_split)
     in_dim = feats.input_dim(cfg.features, meta.features)
     emotions = list(meta.emotions)
 
@@ -308,7 +313,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Devi
                 "synthetic": meta.synthetic, "random_weights": meta.random_weights,
                 "steps_per_epoch": steps_per_epoch,
                 "devices": [str(d) for d in mesh.devices.flat]}
-    _write_json(saved_config, run_info)
+    write_json(saved_config, run_info)
 
     log: list[dict[str, Any]] = []
     with RunCheckpoints(run_dir) as ckpt:
@@ -357,14 +362,14 @@ def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Devi
     out_dir = Path(cfg.runs_dir) / cfg.run_name
     splits = {"dev": dev_data}
     if meta.splits.get("test"):
-        test_data = load_inputs(cfg, "test", meta, standardizer)
+        test_data = load_inputs(cfg, "test", meta, standardizer, read_split=read_split)
         if has_labels(test_data):
             splits["test"] = test_data
     metrics = evaluate_splits(cfg, meta, predict, best_state, splits, mesh, epoch=best_epoch,
                               out_dir=out_dir)
-    _write_json(out_dir / "train_log.json", {"run": cfg.run_name, "best_epoch": best_epoch,
+    write_json(out_dir / "train_log.json", {"run": cfg.run_name, "best_epoch": best_epoch,
                                              "last_epoch": last_epoch, "epochs": log})
-    _write_json(out_dir / "config.json", run_info)
+    write_json(out_dir / "config.json", run_info)
     return TrainResult(cfg, log, best_epoch, last_epoch, metrics, final_state)
 
 

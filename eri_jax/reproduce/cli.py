@@ -8,7 +8,8 @@ Steps, each its own process: (1) `python -m extract --config full` (demo: `--mod
 --synthetic-clips N`); (2) every Table 3 method with `python -m eri_jax.train` (MuSe LSTM on fau and
 vggface2, ViPER-V, ViPER-VATF with CLIP / Video-LLaVA p1 / p2 / LLaVA per-frame text, probes on
 vllava_emb_p1 / p2), train-split predictions of the two ViPER runs the late-fusion row fuses
-(`python -m eri_jax.evaluate --split train`) and the querying baseline (`python -m eri_jax.query
+(in-sample with `python -m eri_jax.evaluate --split train`, out-of-fold with `python -m eri_jax.crossfit
+--folds K`, which the report fits the weights on) and the querying baseline (`python -m eri_jax.query
 --from-dataset`); (3) the Table 4 and Table 6 sweeps (`python -m eri_jax.sweep`); (4) the report
 (`python -m eri_jax.report`). Each step is printed with its command and wall time; a failing step stops
 the run with its command and exit code. Rerunning resumes: finished steps are skipped (plan.py says
@@ -29,7 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from eri_jax.reproduce import execute
-from eri_jax.reproduce.plan import DEFAULT_DEMO_CLIPS, REPORT_DIR, Options, build_plan
+from eri_jax.reproduce.plan import (DEFAULT_DEMO_CLIPS, DEFAULT_DEMO_FOLDS, DEFAULT_FOLDS, REPORT_DIR, Options,
+                                    build_plan)
 
 PLAN_FILE = "reproduce_plan.json"
 
@@ -55,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
                    help=f"demo: synthetic clips per split (default {DEFAULT_DEMO_CLIPS})")
     p.add_argument("--epochs", type=int, default=None, help="epochs of the Table 3 runs (default: the preset's)")
     p.add_argument("--sweep-epochs", type=int, default=None, help="epochs of the sweeps (default: the preset's)")
+    p.add_argument("--folds", type=int, default=None, metavar="K",
+                   help="folds of the cross-fitted train predictions late fusion is fit on "
+                        f"(default {DEFAULT_DEMO_FOLDS} for the demo, {DEFAULT_FOLDS} for real data)")
     p.add_argument("--progress", action="store_true", help="show the steps' progress bars (default: off)")
     p.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     return p
@@ -78,6 +83,8 @@ def options(args: argparse.Namespace) -> Options:
     for flag, v in (("--epochs", args.epochs), ("--sweep-epochs", args.sweep_epochs)):
         if v is not None and v < 1:
             raise ValueError(f"{flag} must be at least 1")
+    if args.folds is not None and args.folds < 2:
+        raise ValueError("--folds must be at least 2")
     sweep_seeds = _seeds(args.sweep_seeds, "--sweep-seeds")
     if len(sweep_seeds) < 3:
         raise ValueError(f"--sweep-seeds {args.sweep_seeds!r}: the Table 4 / 6 sweeps need at least 3 seeds")
@@ -86,7 +93,7 @@ def options(args: argparse.Namespace) -> Options:
                    data_dir=args.data_dir, cache_dir=args.cache_dir, data_root=args.data_root,
                    seeds=_seeds(args.seeds, "--seeds"), sweep_seeds=sweep_seeds,
                    clips_per_split=args.clips_per_split, epochs=args.epochs, sweep_epochs=args.sweep_epochs,
-                   no_progress=not args.progress)
+                   folds=args.folds, no_progress=not args.progress)
 
 
 def identity(o: Options) -> dict:

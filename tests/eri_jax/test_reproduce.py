@@ -2,6 +2,7 @@
 claims, failing steps stop the run with their command and code, finished steps are skipped."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import subprocess
@@ -87,6 +88,33 @@ def test_late_fusion_members_get_train_predictions(tmp_path):
             if matches(r, spec["where"]):
                 assert o.workdir / r.name in evaluated, (member, r.name)
     assert len(evaluated) == len(FUSION_STEMS) * 2
+
+
+@pytest.mark.parametrize("real,folds,want", [(False, None, 3), (True, None, 5), (False, 4, 4)])
+def test_late_fusion_members_get_cross_fitted_train_predictions(tmp_path, real, folds, want):
+    """After each member's in-sample evaluation: `eri_jax.crossfit` on its checkpoint folder, done when
+    predictions_train_oof.csv is in its runs folder (what the report reads first)."""
+    from eri_jax.crossfit.cli import build_parser
+
+    o = dataclasses.replace(_options(tmp_path, real=real, seeds=(0, 2)), folds=folds)
+    plan = build_plan(o)
+    steps = [s for s in plan if s.module == "eri_jax.crossfit"]
+    assert len(steps) == len(FUSION_STEMS) * 2
+    runs = set()
+    for step in steps:
+        args = build_parser().parse_args(list(step.args))
+        run = Path(args.run_dir).name
+        runs.add(run)
+        assert args.folds == want and Path(args.runs_dir) == o.runs_dir and args.data_dir == str(o.data_dir)
+        assert Path(args.run_dir) == o.workdir / run and args.no_progress
+        assert step.done == (o.runs_dir / run / "predictions_train_oof.csv",)
+        k = plan.index(step)
+        before = plan[k - 1]
+        assert before.module == "eri_jax.evaluate" and before.args[before.args.index("--run-dir") + 1] == args.run_dir
+        trained = next(i for i, s in enumerate(plan) if s.module == "eri_jax.train" and s.runs[0].name == run)
+        assert trained < k - 1
+    assert runs == {f"{stem}-s{seed}" for stem in FUSION_STEMS for seed in (0, 2)}
+    assert cli.options(cli.parser().parse_args(_argv(tmp_path, "--folds", "4"))).crossfit_folds == 4
 
 
 def _train_config(step):
@@ -219,6 +247,8 @@ def test_bad_options_are_clear_errors(tmp_path, capsys):
     assert "at least 3 seeds" in capsys.readouterr().err
     assert cli.main(_argv(tmp_path, "--data-root", str(tmp_path / "nope"))) == 2
     assert "no such folder" in capsys.readouterr().err
+    assert cli.main(_argv(tmp_path, "--folds", "1")) == 2
+    assert "--folds must be at least 2" in capsys.readouterr().err
 
 
 def test_cli_help_and_makefile_target():
