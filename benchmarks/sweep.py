@@ -16,7 +16,7 @@ Printed:
      (`--epochs`; the GPU target is <= 20 s for 50 epochs)
   B  vmapped sweep on pre-staged (device-resident) arrays, compiled, `--ratio-epochs` epochs
   C  the same from host arrays (copy included): the input path's overhead over B (target <= 10 %)
-     (B and C alternate `--repeats` times; the fastest of each is printed)
+     (B, C and D alternate `--repeats` rounds; the fastest of each is printed, and each round's D / B)
   B' (`--flat-check`) the vmapped sweep in the other layout (plain vmap where B stacks by seed, stacked
      where B is a plain vmap), after an untimed warm-up epoch
   D  the runs one after another (un-vmapped engine, compiled once, reused), `--ratio-epochs` each
@@ -167,7 +167,7 @@ def main() -> None:
     p.add_argument("--ratio-epochs", type=int, default=None, help="epochs per run in B, C, D (size default)")
     p.add_argument("--input-check", action=argparse.BooleanOptionalAction, default=None,
                    help="run C (on by default for --size gpu)")
-    p.add_argument("--repeats", type=int, default=None, help="B and C alternate this often; minimum kept")
+    p.add_argument("--repeats", type=int, default=None, help="B, C and D alternate this often; minimum kept")
     p.add_argument("--flat-check", action="store_true", help="also time B', the sweep in the other layout")
     p.add_argument("--step-loop", action=argparse.BooleanOptionalAction, default=None,
                    help="time E, the eri_jax.train-style loop (on by default for --size gpu)")
@@ -215,8 +215,14 @@ def main() -> None:
     print(f"A  full sweep, {len(runs)} runs x {epochs} epochs, from host, incl. compile: {a_s:.2f} s "
           f"(best dev mean Pearson: median {np.median(best):.3f}, min {best.min():.3f})")
 
-    # B and C alternate (`--repeats`), the fastest of each kept: other load on the machine only adds time.
-    b_times, c_times = [], []
+    # D's program compiles first (one run, one epoch, untimed); then every run of D reuses it.
+    t = time.perf_counter()
+    sequential(engine, runs[:1], train, dev, 1)
+    compile_s = time.perf_counter() - t
+
+    # B, C and D alternate (`--repeats` rounds) and the fastest of each is kept: other load on a shared
+    # machine only adds time, and alternating spreads its drift over all three alike.
+    b_times, c_times, d_times, ratios = [], [], [], []
     for _ in range(repeats):
         t = time.perf_counter()
         vmapped(engine, runs, train, dev, ratio_epochs)
@@ -225,13 +231,22 @@ def main() -> None:
             t = time.perf_counter()
             vmapped(engine, runs, host_train.to_device(), host_dev.to_device(), ratio_epochs)
             c_times.append(time.perf_counter() - t)
-    b_s = min(b_times)
+        t = time.perf_counter()
+        sequential(engine, runs, train, dev, ratio_epochs)
+        d_times.append(time.perf_counter() - t)
+        ratios.append(d_times[-1] / b_times[-1])
+    b_s, d_s = min(b_times), min(d_times)
     print(f"B  vmapped, pre-staged, compiled, {ratio_epochs} epoch(s): {b_s:.2f} s "
           f"({b_s / ratio_epochs / len(runs) * 1e3:.0f} ms per run-epoch; best of {repeats})")
     if input_check:
         c_s = min(c_times)
         print(f"C  vmapped, from host arrays (copy included), {ratio_epochs} epoch(s): {c_s:.2f} s "
               f"-> input path overhead {100 * (c_s / b_s - 1):+.1f} % over B (best of {repeats})")
+    print(f"D  one after another, compiled (compile + 1 warm-up epoch: {compile_s:.2f} s), "
+          f"{ratio_epochs} epoch(s) each: {d_s:.2f} s ({d_s / ratio_epochs / len(runs) * 1e3:.0f} ms per "
+          f"run-epoch; best of {repeats})")
+    if repeats > 1:
+        print("   D / B per round: " + ", ".join(f"{r:.2f}x" for r in ratios))
 
     if args.flat_check:
         other = eng.Engine(engine.build, dataclasses.replace(cfg, stack_seeds=stacking is None), n_train=args.samples)
@@ -245,15 +260,6 @@ def main() -> None:
               f"(compile + 1 warm-up epoch: {warm_s:.2f} s), {ratio_epochs} epoch(s): {b1_s:.2f} s "
               f"({b1_s / ratio_epochs / len(runs) * 1e3:.0f} ms per run-epoch)")
 
-    # D: the same runs one after another; the first call compiles, untimed, then every run reuses it.
-    t = time.perf_counter()
-    sequential(engine, runs[:1], train, dev, 1)
-    compile_s = time.perf_counter() - t
-    t = time.perf_counter()
-    sequential(engine, runs, train, dev, ratio_epochs)
-    d_s = time.perf_counter() - t
-    print(f"D  one after another, compiled (compile + 1 warm-up epoch: {compile_s:.2f} s), "
-          f"{ratio_epochs} epoch(s) each: {d_s:.2f} s ({d_s / ratio_epochs / len(runs) * 1e3:.0f} ms per run-epoch)")
     if run_step_loop:
         t = time.perf_counter()
         step_loop(engine, runs[:1], host_train, host_dev, 1, warmup_only=True)

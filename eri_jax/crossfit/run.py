@@ -36,6 +36,7 @@ from eri_jax import features as feats
 from eri_jax import train as train_mod
 from eri_jax.crossfit.folds import assign_folds
 from eri_jax.crossfit.view import SplitView
+from eri_jax.result_files import write_json, write_predictions
 
 OOF_FILE = "predictions_train_oof.csv"
 SUMMARY_FILE = "crossfit.json"
@@ -89,13 +90,6 @@ def _settings(cfg: train_mod.TrainConfig) -> dict[str, Any]:
     return {k: d[k] for k in (*train_mod.IDENTITY_FIELDS, "epochs")}
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    tmp.replace(path)
-
-
 def _check_or_write_folds(path: Path, record: dict[str, Any]) -> None:
     if path.is_file():
         saved = json.loads(path.read_text())
@@ -104,7 +98,7 @@ def _check_or_write_folds(path: Path, record: dict[str, Any]) -> None:
             raise ValueError(f"{path} belongs to a cross-fit with other settings or clips (differs in: "
                              f"{', '.join(diff)}); delete {path.parent} to start over")
         return
-    _write_json(path, record)
+    write_json(path, record)
 
 
 def _predict_heldout(fold_cfg: train_mod.TrainConfig, fold_dir: Path, view: SplitView, meta: Any,
@@ -145,7 +139,6 @@ def crossfit(run_dir: str | Path, *, folds: int = 5, seed: int | None = None, ru
     from eri_jax.data import dataset_meta
     from eri_jax.metrics import mean_over_defined, pearson_per_emotion
     from eri_jax.report.runs import read_predictions
-    from eri_jax.sweep.outputs import write_predictions
 
     cfg, info = load_run_config(run_dir, runs_dir=runs_dir, data_dir=data_dir)
     run_dir = Path(run_dir)
@@ -219,5 +212,5 @@ def crossfit(run_dir: str | Path, *, folds: int = 5, seed: int | None = None, ru
     summary = {"run": cfg.run_name, "folds": folds, "seed": seed, "model_seed": cfg.seed, "n_clips": len(ids),
                "n_labelled": int(labelled.sum()), "file": OOF_FILE, "work_dir": str(work),
                "oof_mean_pearson": None if np.isnan(r_oof) else r_oof, "per_fold": per_fold}
-    _write_json(out_dir / SUMMARY_FILE, summary)
+    write_json(out_dir / SUMMARY_FILE, summary)
     return CrossfitResult(oof_path, ids, predictions, fold, trained, summary)
