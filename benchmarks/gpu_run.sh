@@ -2,7 +2,7 @@
 # Every GPU figure of BENCHMARKS.md in one call (a lent GPU machine with jax[cuda], flax, optax, torch,
 # transformers; run from the repository root, no install). Logs go to $OUT (default ./gpu-logs).
 #
-#     bash benchmarks/gpu_run.sh                    # all: sweep, train step, extraction (~6 min, H200)
+#     bash benchmarks/gpu_run.sh                    # all: sweep, kernels, train step, extraction (~6 min, H200)
 #     bash benchmarks/gpu_run.sh sweep train_step   # some
 #
 # Each benchmark has its own time limit, so one that hangs or fails leaves the others' figures.

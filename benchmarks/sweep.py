@@ -22,7 +22,7 @@ Printed:
   D  the runs one after another (un-vmapped engine, compiled once, reused), `--ratio-epochs` each
   E  (`--step-loop`, on for --size gpu) the runs one after another as `eri_jax.train` trains one: a jitted
      step per batch, batches gathered on the host, dev predicted each epoch; `--loop-epochs` each
-  ratios D / B and E / B (CPU target >= 1.2x, GPU target >= 10x)
+  ratios D / B, D / B' (with --flat-check) and E / B (CPU target >= 1.2x, GPU target >= 10x)
 
 `--kernels` prints instead what one training step spends per run on its first layer (the probe's other
 parts are small), one run's arrays against 7 runs stacked as the vmapped sweep holds them

@@ -109,7 +109,7 @@ def _markdown(metrics: dict) -> str:
         undefined = [e for e in emotions if metrics["pearson"][e] is None]
         if undefined:
             lines += [f"Average over {len(emotions) - len(undefined)} of {len(emotions)} emotions "
-                      f"where r is defined; undefined (constant predictions or labels): "
+                      f"where r is defined; undefined (fewer than 2 labelled clips, or constant predictions or labels): "
                       + ", ".join(undefined) + ".", ""]
     else:
         lines += ["No labels for this split: no Pearson correlation.", ""]
