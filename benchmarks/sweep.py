@@ -102,7 +102,7 @@ def step_loop(engine, runs, host_train, host_dev, epochs, *, warmup_only=False):
         for _ in range(epochs):
             perm = rng.permutation(n)
             order = np.concatenate([perm, np.zeros(steps * b - n, perm.dtype)]).reshape(steps, b)
-            for s in range(2 if warmup_only else steps):
+            for s in range(min(2, steps) if warmup_only else steps):
                 mask = np.arange(s * b, (s + 1) * b) < n
                 batch = dict(x=host_train.x[order[s]], labels=host_train.labels[order[s]], mask=mask)
                 state, _ = step(state, batch)

@@ -263,6 +263,20 @@ def evaluate_splits(cfg: TrainConfig, meta: Any, predict: Callable, state: Any, 
 
 # ----------------------------------------------------------------------------------------------- run
 
+# Files that other commands derive from a trained model (eri_jax.evaluate --split train, eri_jax.crossfit).
+DERIVED_OUTPUTS = ("predictions_train.csv", "predictions_train_oof.csv", "crossfit.json")
+
+
+def _remove_stale_outputs(out_dir: Path) -> None:
+    """A fresh model under an old run name: delete what was derived from the earlier model, so that the
+    report cannot fuse predictions of a model that no longer exists."""
+    for name in DERIVED_OUTPUTS:
+        path = out_dir / name
+        if path.is_file():
+            path.unlink()
+            print(f"removed {path}: it came from an earlier model of this run name", file=sys.stderr)
+
+
 
 def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Device] | None = None,
           on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
@@ -318,6 +332,8 @@ def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Devi
     log: list[dict[str, Any]] = []
     with RunCheckpoints(run_dir) as ckpt:
         start = ckpt.latest_epoch() or 0
+        if not start:
+            _remove_stale_outputs(Path(cfg.runs_dir) / cfg.run_name)
         if start:
             state, saved_meta = ckpt.restore(start, state)
             log = list(saved_meta["log"])
@@ -367,9 +383,10 @@ def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Devi
             splits["test"] = test_data
     metrics = evaluate_splits(cfg, meta, predict, best_state, splits, mesh, epoch=best_epoch,
                               out_dir=out_dir)
+    write_json(out_dir / "config.json", run_info)
+    # Written last: its presence means the run's outputs are complete (eri_jax.reproduce skips on it).
     write_json(out_dir / "train_log.json", {"run": cfg.run_name, "best_epoch": best_epoch,
                                              "last_epoch": last_epoch, "epochs": log})
-    write_json(out_dir / "config.json", run_info)
     return TrainResult(cfg, log, best_epoch, last_epoch, metrics, final_state)
 
 

@@ -189,6 +189,9 @@ def crossfit(run_dir: str | Path, *, folds: int = 5, seed: int | None = None, ru
         if sorted(got_ids) != sorted(held):
             raise ValueError(f"{path} holds other clips than fold {k} of {work / FOLDS_FILE}; delete {fold_dir} "
                              "to train that fold again")
+        if not np.isfinite(got).all():
+            raise ValueError(f"{path}: fold {k}'s model predicted non-finite values for "
+                             f"{int((~np.isfinite(got)).any(axis=1).sum())} clip(s); delete {fold_dir} to train it again")
         rows = [index[c] for c in got_ids]
         predictions[rows] = got.astype(np.float32)
         log = json.loads((fold_dir / "train_log.json").read_text())

@@ -216,13 +216,19 @@ def test_resume_after_interrupt_gives_the_uninterrupted_result(dataset, tmp_path
             raise _Interrupt
 
     cfg = tiny_config(tmp_path, dataset, run_name="cut")
+    out = tmp_path / "runs" / "cut"
+    out.mkdir(parents=True)
+    (out / "predictions_train_oof.csv").write_text("from an earlier model of this name")
     with pytest.raises(_Interrupt):
         train.train(cfg, progress=False, on_epoch_end=stop_after_2)
+    assert not (out / "predictions_train_oof.csv").exists()  # a fresh model: derived outputs were stale
     with RunCheckpoints(cfg.run_dir) as ckpt:
         assert ckpt.latest_epoch() == 2
+    (out / "crossfit.json").write_text("{}")
     seen = []
     resumed = train.train(cfg, progress=False, on_epoch_end=lambda e, _: seen.append(e))
     assert seen == [3, 4]  # only the missing epochs ran
+    assert (out / "crossfit.json").exists()  # resuming the same model keeps them
     a, b = _arrays(full.state), _arrays(resumed.state)
     assert a.keys() == b.keys()
     for k in a:  # dropout RNG, Adam moments, step counters and parameters: all identical
