@@ -80,7 +80,9 @@ def is_constant(var, mean_sq):
     var: the column's variance (population, over the rows used); mean_sq: the mean of its squared
     values (not centred), over the same rows. The rule is ``var <= CONSTANT_RTOL * mean_sq``:
     scale-invariant, true for an all-zero column (0 <= 0), and elementwise on Python floats, numpy and
-    jax arrays alike (only operators), so every Pearson in the project uses this one test.
+    jax arrays alike (only operators), so every Pearson in the project uses this one test. It is not
+    shift-invariant: a column whose mean exceeds its spread a million times (1000 + 1e-4 k) counts as
+    constant, which intensities in [0, 1] and model outputs never come near.
     """
     return var <= CONSTANT_RTOL * mean_sq
 
