@@ -37,5 +37,5 @@ PYEOF
 
 step sweep 150 $PY benchmarks/sweep.py --size gpu --flat-check
 step kernels 45 $PY benchmarks/sweep.py --kernels
-step train_step 240 $PY benchmarks/train_step.py --size paper --precision bfloat16 --steps 10 --rounds 3
+step train_step 240 $PY benchmarks/train_step.py --size paper --precision bfloat16 --steps 10 --rounds 3 --profile 3
 step extract 200 $PY benchmarks/extract_throughput.py --size full --device cuda --json-out "$OUT/extract.json"
