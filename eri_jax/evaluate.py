@@ -43,21 +43,58 @@ def abstract_state(cfg: TrainConfig, run_info: dict[str, Any], mesh) -> tuple[An
     return graphdef, state
 
 
+def read_run(run_dir: str | Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """(TrainConfig, saved run info) of the finished run in its checkpoint folder `run_dir` (`config.json`).
+
+    The config's workdir and run name point at `run_dir`; everything else is as the run saved it.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder {run_dir} not found: pass the run's checkpoint folder "
+                                "<workdir>/<run> written by `python -m eri_jax.train`")
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{config_path} not found: is {run_dir} a run folder written by "
+                                "`python -m eri_jax.train`?")
+    try:
+        run_info = json.loads(config_path.read_text())
+        cfg = TrainConfig.from_json(run_info)
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ValueError(f"{config_path}: not a training config ({e})") from None
+    cfg.workdir = str(run_dir.parent)
+    cfg.run_name = run_dir.name
+    return cfg, run_info
+
+
+def restore(cfg: TrainConfig, run_info: dict[str, Any], checkpoint: str = "best"):
+    """(predict, state, epoch, standardizer, mesh): the run's model restored from checkpoint `best`, `last`
+    or an epoch number, its jitted predict function and the standardizer it was trained with."""
+    mesh = shd.batch_mesh()
+    shd.check_batch_size(cfg.batch_size, mesh)
+    graphdef, template = abstract_state(cfg, run_info, mesh)
+    with RunCheckpoints(cfg.run_dir, read_only=True) as ckpt:
+        if checkpoint == "best":
+            epoch = ckpt.best_epoch()
+        elif checkpoint == "last":
+            epoch = ckpt.latest_epoch()
+        else:
+            epoch = int(checkpoint)
+        if epoch is None:
+            raise FileNotFoundError(f"{ckpt.directory} holds no checkpoint")
+        state, _ = ckpt.restore(epoch, template)
+    standardizer = (feats.Standardizer.from_json(run_info["standardizer"])
+                    if run_info.get("standardizer") else None)
+    predict = make_predict(graphdef, state_sharding=shd.replicated(mesh), batch_sharding=shd.batch_sharded(mesh))
+    return predict, state, epoch, standardizer, mesh
+
+
 def evaluate_run(run_dir: str | Path, *, split: str = "dev", checkpoint: str = "best",
                  dataset: str | None = None, data_dir: str | None = None,
                  runs_dir: str | None = None) -> dict[str, Any]:
     """Evaluate checkpoint `best`, `last` or an epoch number of the run in `run_dir`; return the metrics."""
     from eri_jax.data import dataset_meta
 
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
-        raise FileNotFoundError(f"{config_path} not found: is {run_dir} a run folder written by "
-                                "`python -m eri_jax.train`?")
-    run_info = json.loads(config_path.read_text())
-    cfg = TrainConfig.from_json(run_info)
-    cfg.workdir = str(run_dir.parent)
-    cfg.run_name = run_dir.name
+    cfg, run_info = read_run(run_dir)
     cfg.init_from = None  # the checkpoint holds the weights
     if dataset:
         cfg.dataset = dataset
@@ -75,25 +112,8 @@ def evaluate_run(run_dir: str | Path, *, split: str = "dev", checkpoint: str = "
         raise ValueError(f"features {cfg.features} of {cfg.dataset} are {in_dim} wide; the run was "
                          f"trained on {run_info['in_dim']}")
 
-    mesh = shd.batch_mesh()
-    shd.check_batch_size(cfg.batch_size, mesh)
-    graphdef, template = abstract_state(cfg, run_info, mesh)
-    with RunCheckpoints(run_dir, read_only=True) as ckpt:
-        if checkpoint == "best":
-            epoch = ckpt.best_epoch()
-        elif checkpoint == "last":
-            epoch = ckpt.latest_epoch()
-        else:
-            epoch = int(checkpoint)
-        if epoch is None:
-            raise FileNotFoundError(f"{ckpt.directory} holds no checkpoint")
-        state, _ = ckpt.restore(epoch, template)
-
-    standardizer = (feats.Standardizer.from_json(run_info["standardizer"])
-                    if run_info.get("standardizer") else None)
+    predict, state, epoch, standardizer, mesh = restore(cfg, run_info, checkpoint)
     data = load_inputs(cfg, split, meta, standardizer)
-    rep = shd.replicated(mesh)
-    predict = make_predict(graphdef, state_sharding=rep, batch_sharding=shd.batch_sharded(mesh))
     out_dir = Path(cfg.runs_dir) / cfg.run_name
     return evaluate_splits(cfg, meta, predict, state, {split: data}, mesh, epoch=epoch, out_dir=out_dir,
                            checkpoint=checkpoint)[split]

@@ -62,21 +62,11 @@ def work_dir(run_dir: str | Path, folds: int, seed: int) -> Path:
 
 def load_run_config(run_dir: str | Path, *, runs_dir: str | None = None,
                     data_dir: str | None = None) -> tuple[train_mod.TrainConfig, dict[str, Any]]:
-    """(TrainConfig, saved run info) of the run in its checkpoint folder `run_dir`, as `eri_jax.evaluate` reads it."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run folder {run_dir} not found: pass the run's checkpoint folder "
-                                "<workdir>/<run> written by `python -m eri_jax.train`")
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path} not found: is {run_dir} a run folder written by "
-                                "`python -m eri_jax.train`?")
-    try:
-        info = json.loads(config_path.read_text())
-        cfg = train_mod.TrainConfig.from_json(info)
-    except (json.JSONDecodeError, TypeError) as e:
-        raise ValueError(f"{config_path}: not a training config ({e})") from None
-    cfg.workdir, cfg.run_name = str(run_dir.parent), run_dir.name
+    """(TrainConfig, saved run info) of the run in its checkpoint folder `run_dir` (`evaluate.read_run`),
+    with the output and data folders overridden where given; `init_from` is kept (folds start as the run did)."""
+    from eri_jax.evaluate import read_run
+
+    cfg, info = read_run(run_dir)
     if runs_dir is not None:
         cfg.runs_dir = str(runs_dir)
     if data_dir is not None:
@@ -103,23 +93,15 @@ def _check_or_write_folds(path: Path, record: dict[str, Any]) -> None:
 
 def _predict_heldout(fold_cfg: train_mod.TrainConfig, fold_dir: Path, view: SplitView, meta: Any,
                      heldout: list[str]) -> np.ndarray:
-    """The fold model's best-epoch predictions of its held-out clips (in `heldout` order), as
-    `eri_jax.evaluate` restores and predicts."""
-    from eri_jax import sharding as shd
-    from eri_jax.checkpointing import RunCheckpoints
-    from eri_jax.evaluate import abstract_state
-    from eri_jax.train_step import make_predict
+    """The fold model's best-epoch predictions of its held-out clips (in `heldout` order), restored and
+    predicted as `eri_jax.evaluate` does."""
+    from eri_jax.evaluate import restore
 
     info = json.loads((fold_dir / "config.json").read_text())
-    standardizer = feats.Standardizer.from_json(info["standardizer"]) if info.get("standardizer") else None
+    predict, state, _, standardizer, mesh = restore(fold_cfg, info)
     data = train_mod.load_inputs(fold_cfg, "train", meta, standardizer, read_split=view.train_only(heldout))
     if sorted(map(str, data.ids)) != sorted(heldout):
         raise RuntimeError(f"{fold_dir}: the held-out clips changed while assembling them")
-    mesh = shd.batch_mesh()
-    graphdef, template = abstract_state(fold_cfg, info, mesh)
-    with RunCheckpoints(fold_dir, read_only=True) as ckpt:
-        state, _ = ckpt.restore(ckpt.best_epoch(), template)
-    predict = make_predict(graphdef, state_sharding=shd.replicated(mesh), batch_sharding=shd.batch_sharded(mesh))
     pred = train_mod.predict_split(predict, state, data, fold_cfg.batch_size, mesh)
     order = {str(c): i for i, c in enumerate(data.ids)}
     return pred[[order[c] for c in heldout]]
