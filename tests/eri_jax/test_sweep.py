@@ -55,13 +55,11 @@ def _params(carry, r=None):
     return [np.asarray(a) for a in jax.tree.leaves(tree)]
 
 
-def test_vmapped_probe_runs_equal_runs_trained_alone(probe_engine):
-    engine, train, dev = probe_engine
-    runs = runs_for("probe", [0, 1, 2], [1e-3, 3e-3, 1e-2], ["relu", "tanh", "elu"])
-    outs, _ = train_runs(engine, runs, train, dev, epochs=3)
+def assert_equal_to_runs_alone(engine, runs, outs, train, dev, *, epochs):
+    """Each run of a sweep (`outs`) equals the same run trained alone: history, best epoch, predictions, params."""
     for i, r in enumerate(runs):
         carry = engine.init(r.seed, r.setting.lr, eng_activation(r), vmapped=False)
-        carry, hist = eng.run_epochs(engine, carry, train, dev, 3, vmapped=False)
+        carry, hist = eng.run_epochs(engine, carry, train, dev, epochs, vmapped=False)
         np.testing.assert_allclose(hist["train_loss"], outs[i].history["train_loss"], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(hist["dev_pearson"], outs[i].history["dev_pearson"], atol=1e-5)
         assert int(carry.best_epoch) == outs[i].best_epoch
@@ -71,6 +69,13 @@ def test_vmapped_probe_runs_equal_runs_trained_alone(probe_engine):
         assert flat.keys() == outs[i].params.keys()
         for k in flat:
             np.testing.assert_allclose(flat[k], outs[i].params[k], atol=1e-5, err_msg=k)
+
+
+def test_vmapped_probe_runs_equal_runs_trained_alone(probe_engine):
+    engine, train, dev = probe_engine
+    runs = runs_for("probe", [0, 1, 2], [1e-3, 3e-3, 1e-2], ["relu", "tanh", "elu"])
+    outs, _ = train_runs(engine, runs, train, dev, epochs=3)
+    assert_equal_to_runs_alone(engine, runs, outs, train, dev, epochs=3)
     # Per-run settings really differ: other seeds, lrs and activations give other predictions.
     assert np.abs(outs[0].predictions - outs[1].predictions).max() > 1e-3
     assert np.abs(outs[1].predictions - outs[2].predictions).max() > 1e-3
@@ -96,17 +101,7 @@ def test_runs_sharing_a_seed_train_stacked_and_equal_runs_trained_alone(optimize
     carry = engine.init([r.seed for r in runs], [r.setting.lr for r in runs], [eng_activation(r) for r in runs])
     assert carry.stacking == stacked.Stacking(((0, 2, 4), (1, 3, 5)), slots)  # the stacked program trains them
     outs, _ = train_runs(engine, runs, train, dev, epochs=3)
-    for i, r in enumerate(runs):
-        alone = engine.init(r.seed, r.setting.lr, eng_activation(r), vmapped=False)
-        alone, hist = eng.run_epochs(engine, alone, train, dev, 3, vmapped=False)
-        np.testing.assert_allclose(hist["train_loss"], outs[i].history["train_loss"], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(hist["dev_pearson"], outs[i].history["dev_pearson"], atol=1e-5)
-        assert int(alone.best_epoch) == outs[i].best_epoch
-        np.testing.assert_allclose(np.asarray(engine.predict_best(alone, dev, vmapped=False)), outs[i].predictions,
-                                   atol=1e-5)
-        flat = {k: np.asarray(v) for k, v in flatten_state(alone.best_params).items()}
-        for k in flat:
-            np.testing.assert_allclose(flat[k], outs[i].params[k], atol=1e-5, err_msg=k)
+    assert_equal_to_runs_alone(engine, runs, outs, train, dev, epochs=3)
     assert np.abs(outs[0].predictions - outs[2].predictions).max() > 1e-3  # same seed, other lr/activation
 
 
