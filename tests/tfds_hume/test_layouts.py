@@ -10,7 +10,11 @@ import pytest
 from tfds_hume.layouts import LayoutError, detect_layout, read_layout
 from tfds_hume.records import HUME_EMOTIONS
 
-EMO = "Joy,Awe,Dread"  # not the Hume emotions: readers must take them from the header
+EMO = "Joy,Awe,Dread"  # not the Hume emotions: the csv reader must take them from the header
+HUME = ",".join(HUME_EMOTIONS)  # muse and abaw5 require exactly these
+A = "0.1,0.2,0.3,0.4,0.5,0.6,0.7"
+B = "0,1,0.5,0.5,0.5,0.5,0.5"
+C = "0.25,0.5,0.75,0,0,0,0"
 
 
 def write(path: Path, text: str | bytes) -> Path:
@@ -29,7 +33,7 @@ def touch(root: Path, *names: str) -> None:
 
 def muse_tree(root: Path) -> Path:
     write(root / "labels.csv",
-          f"File_ID,{EMO}\n[00001],0.1,0.2,0.3\n[00002],0,1,0.5\n[00003],0.25,0.5,0.75\n")
+          f"File_ID,{HUME}\n[00001],{A}\n[00002],{B}\n[00003],{C}\n")
     write(root / "partition.csv",
           "Id,Partition\n[00001],train\n[00002],devel\n[00003],test\n[00004],test\n")
     touch(root, "raw/mp4/00001.mp4", "raw/wav/00001.wav", "mp4/00002.mp4", "00003.mkv",
@@ -40,11 +44,11 @@ def muse_tree(root: Path) -> Path:
 
 def abaw_tree(root: Path) -> Path:
     write(root / "data_info.csv",
-          "File_ID,Split,Joy,Awe,Dread,Age,Country\n"
-          "[00001],Train,0.1,0.2,0.3,25,US\n"
-          "[00002],Val,0.4,0.5,0.6,31,ZA\n"
-          "[00003],Test,,,,40,US\n"
-          "[00004],Train,1,1,1,,\n")
+          f"File_ID,Split,{HUME},Age,Country\n"
+          f"[00001],Train,{A},25,US\n"
+          f"[00002],Val,{B},31,ZA\n"
+          "[00003],Test,,,,,,,,40,US\n"
+          "[00004],Train,1,1,1,1,1,1,1,,\n")
     touch(root, "train/mp4/00001.mp4", "train/wav/00001.wav", "Val/mp4/00002.mp4",
           "Test/mp4/00003.mp4", "mp4/00004.mp4", "wav/00004.wav")
     return root
@@ -67,17 +71,17 @@ def by_id(records):
 def test_muse_layout(tmp_path):
     ds = read_layout(muse_tree(tmp_path), "muse")
     assert ds.layout == "muse" and ds.root == tmp_path.absolute()
-    assert ds.emotions == ["Joy", "Awe", "Dread"]
+    assert ds.emotions == list(HUME_EMOTIONS)
     assert not ds.skipped
     clips = by_id(ds)
     assert [r.id for r in ds.records] == ["00001", "00002", "00003", "00004"]  # brackets stripped
     assert [r.split for r in ds.records] == ["train", "dev", "test", "test"]
     for r in ds.records:
-        assert r.labels.dtype == np.float32 and r.labels.shape == (3,)
-    np.testing.assert_array_equal(clips["00001"].labels, np.float32([0.1, 0.2, 0.3]))
-    np.testing.assert_array_equal(clips["00002"].labels, np.float32([0, 1, 0.5]))
+        assert r.labels.dtype == np.float32 and r.labels.shape == (7,)
+    np.testing.assert_array_equal(clips["00001"].labels, np.float32(A.split(",")))
+    np.testing.assert_array_equal(clips["00002"].labels, np.float32(B.split(",")))
     # A labelled test clip keeps its labels; a test clip absent from labels.csv gets NaN.
-    np.testing.assert_array_equal(clips["00003"].labels, np.float32([0.25, 0.5, 0.75]))
+    np.testing.assert_array_equal(clips["00003"].labels, np.float32(C.split(",")))
     assert np.isnan(clips["00004"].labels).all()
     assert clips["00001"].video == tmp_path / "raw/mp4/00001.mp4"
     assert clips["00001"].audio == tmp_path / "raw/wav/00001.wav"
@@ -102,7 +106,7 @@ def test_muse_hume_emotions_and_file_id_partition_header(tmp_path):
 
 def test_abaw5_layout_per_split_folders(tmp_path):
     ds = read_layout(abaw_tree(tmp_path), "abaw5")
-    assert ds.emotions == ["Joy", "Awe", "Dread"]  # Age and Country are metadata
+    assert ds.emotions == list(HUME_EMOTIONS)  # Age and Country are metadata
     clips = by_id(ds)
     assert [r.split for r in ds.records] == ["train", "dev", "test", "train"]
     assert clips["00001"].video == tmp_path / "train/mp4/00001.mp4"
@@ -112,11 +116,11 @@ def test_abaw5_layout_per_split_folders(tmp_path):
     assert clips["00004"].video == tmp_path / "mp4/00004.mp4"
     assert clips["00004"].audio == tmp_path / "wav/00004.wav"
     assert np.isnan(clips["00003"].labels).all()
-    np.testing.assert_array_equal(clips["00004"].labels, np.float32([1, 1, 1]))
+    np.testing.assert_array_equal(clips["00004"].labels, np.ones(7, np.float32))
 
 
 def test_abaw5_looks_only_in_the_clips_own_split_folder(tmp_path):
-    write(tmp_path / "data_info.csv", "File_ID,Split,Joy\n[7],Train,0.5\n")
+    write(tmp_path / "data_info.csv", f"File_ID,Split,{HUME}\n[7],Train,{A}\n")
     touch(tmp_path, "validation/mp4/7.mp4")
     ds = read_layout(tmp_path)
     assert ds.records == [] and [s.id for s in ds.skipped] == ["7"]
@@ -163,6 +167,52 @@ def test_broken_symlink_is_missing_media(tmp_path):
     assert [s.id for s in read_layout(tmp_path).skipped] == ["00001"]
 
 
+def test_muse_as_shipped(tmp_path):
+    """The real MuSe-2022 shapes: root `c2_muse_reaction/`, a labels.csv row for every clip with empty
+    or NaN test labels, partition.csv read by position (header names free), the four feats folders."""
+    root = tmp_path / "c2_muse_reaction"
+    write(root / "labels.csv", f"File_ID,{HUME}\n[00001],{A}\n[00002],{B}\n[00003],,,,,,,\n"
+                               "[00004],NaN,NaN,NaN,NaN,NaN,NaN,NaN\n")
+    write(root / "partition.csv", "subject,fold,set\n[00001],1,train\n[00002],2,devel\n[00003],1,test\n"
+                                  "[00004],2,test\n")
+    touch(root, *(f"raw/mp4/0000{i}.mp4" for i in range(1, 5)),
+          *(f"feats/{name}/00001.csv" for name in ("FAUs", "VGGFace2", "DeepSpectrum", "eGeMAPS")))
+    ds = read_layout(root)
+    assert ds.layout == "muse" and ds.emotions == list(HUME_EMOTIONS)
+    assert [(r.id, r.split) for r in ds.records] == [("00001", "train"), ("00002", "dev"), ("00003", "test"),
+                                                    ("00004", "test")]
+    assert all(np.isnan(r.labels).all() for r in ds.split("test"))
+    assert set(ds.records[0].feature_csvs) == {"FAUs", "VGGFace2", "DeepSpectrum", "eGeMAPS"}
+
+
+@pytest.mark.parametrize("tree,name", [(muse_tree, "labels.csv"), (abaw_tree, "data_info.csv")])
+def test_hume_layouts_require_the_seven_emotions(tmp_path, tree, name):
+    tree(tmp_path)
+    path = tmp_path / name
+    lines = path.read_text().splitlines()
+    at = lines[0].split(",").index("Fear")
+    drop = "\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != at) for line in lines) + "\n"
+    write(path, drop)
+    with pytest.raises(LayoutError) as e:
+        read_layout(tmp_path)
+    assert str(e.value).startswith(f"{path}, line 1: no emotion column 'Fear'; expected the emotions Adoration, ")
+    assert e.value.line == 1 and "7 Hume-Reaction emotions" in str(e.value)
+    write(path, lines[0].replace("Fear", "Fear,Joy") + "\n")
+    with pytest.raises(LayoutError, match=rf"{name}, line 1: column 'Joy' is neither one of the emotions"):
+        read_layout(tmp_path)
+    # --emotions reads another set from the same layout.
+    write(path, "\n".join([lines[0].replace("Fear", "Joy"), *lines[1:]]) + "\n")
+    other = [e if e != "Fear" else "Joy" for e in HUME_EMOTIONS]
+    assert read_layout(tmp_path, emotions=other).emotions == other
+
+
+def test_two_folders_for_one_feature_are_an_error(tmp_path):
+    muse_tree(tmp_path)
+    touch(tmp_path, "feats/FAUs/00001.csv")
+    with pytest.raises(LayoutError, match=r"feats: feats/FAU/ and feats/FAUs/ both give the feature 'fau'"):
+        read_layout(tmp_path)
+
+
 # --- detection and splits ----------------------------------------------------------------------
 
 def test_detect_layout(tmp_path):
@@ -202,10 +252,14 @@ def test_emotions_argument_checks_and_orders(tmp_path):
     ds = read_layout(tmp_path, emotions=["Dread", "Joy", "Awe"])
     assert ds.emotions == ["Dread", "Joy", "Awe"]
     np.testing.assert_array_equal(by_id(ds)["clipA"].labels, np.float32([0.3, 0.1, 0.2]))
-    with pytest.raises(LayoutError, match=r"labels.csv, line 1: header lacks the emotion columns \['Fear'\]"):
+    with pytest.raises(LayoutError, match=r"labels.csv, line 1: no emotion column 'Fear'; expected the emotions "
+                                          r"Joy, Awe, Dread, Fear$"):
         read_layout(tmp_path, emotions=["Joy", "Awe", "Dread", "Fear"])
-    with pytest.raises(LayoutError, match=r"labels.csv, line 1: header has columns \['Dread'\]"):
+    with pytest.raises(LayoutError, match=r"labels.csv, line 1: column 'Dread' is neither one of the emotions "
+                                          r"Joy, Awe nor known metadata"):
         read_layout(tmp_path, emotions=["Joy", "Awe"])
+    with pytest.raises(LayoutError, match=r"no emotion column 'awe' \(found 'Awe': names are case-sensitive\)"):
+        read_layout(tmp_path, emotions=["Joy", "awe", "Dread"])
 
 
 def test_bom_blank_lines_and_multiline_cells_keep_line_numbers(tmp_path):
@@ -241,7 +295,8 @@ BAD_CSV = [  # (labels.csv text of a csv-layout tree, line, message pattern)
     ("id,split,Joy\n[.],train,0.5\n", 2, "not a file name"),
     ("id,split,Joy\nx,train,1.5\n", 2, "label 'Joy' is '1.5', outside \\[0, 1\\]"),
     ("id,split,Joy\nx,train,-0.1\n", 2, "outside \\[0, 1\\]"),
-    ("id,split,Joy\nx,train,nan\n", 2, "'nan', outside"),
+    ("id,split,Joy\nx,train,nan\n", 2, "no labels for a train clip"),  # pandas' NaN is an empty cell
+    ("id,split,Joy,Awe\nx,test,0.5,NaN\n", 2, "labels \\['Awe'\\] are empty while others are given"),
     ("id,split,Joy\nx,train,inf\n", 2, "'inf', outside"),
     ("id,split,Joy\nx,train,high\n", 2, "label 'Joy' is 'high', not a number"),
     ("id,split,Joy\nx,train,\n", 2, "no labels for a train clip; only test clips may be unlabelled"),
@@ -266,19 +321,20 @@ def test_bad_labels_csv(tmp_path, text, line, pattern):
 def test_bad_abaw5_row_and_metadata_is_not_checked_as_label(tmp_path):
     abaw_tree(tmp_path)
     with open(tmp_path / "data_info.csv", "a") as f:
-        f.write("[00005],Train,0.1,0.2,0.3,33\n")
-    with pytest.raises(LayoutError, match=r"data_info.csv, line 6: row has 6 cells, fewer than the 7"):
+        f.write(f"[00005],Train,{A},33\n")
+    with pytest.raises(LayoutError, match=r"data_info.csv, line 6: row has 10 cells, fewer than the 11"):
         read_layout(tmp_path)
     write(tmp_path / "data_info.csv",
-          "File_ID,Split,Joy,Age,Country\n[1],Train,0.5,unknown,\n[2],Val,2,30,US\n")
-    with pytest.raises(LayoutError, match=r"data_info.csv, line 3: label 'Joy' is '2'"):
+          f"File_ID,Split,{HUME},Age,Country\n[1],Train,{A},unknown,\n[2],Val,{B.replace('1', '2')},30,US\n")
+    with pytest.raises(LayoutError, match=r"data_info.csv, line 3: label 'Amusement' is '2'"):
         read_layout(tmp_path)
 
 
 def test_muse_labels_header_without_emotions(tmp_path):
     muse_tree(tmp_path)
     write(tmp_path / "labels.csv", "File_ID\n[00001]\n")
-    with pytest.raises(LayoutError, match=r"labels.csv, line 1: header \['File_ID'\] has no emotion"):
+    with pytest.raises(LayoutError, match=r"labels.csv, line 1: no emotion column 'Adoration', .*'Surprise'; "
+                                          r"expected the emotions Adoration, .*Surprise \(the muse layout"):
         read_layout(tmp_path)
 
 
@@ -291,22 +347,25 @@ def test_muse_partition_and_labels_disagree(tmp_path):
         read_layout(tmp_path)
     muse_tree(tmp_path)
     with open(tmp_path / "labels.csv", "a") as f:
-        f.write("[00008],0.1,0.1,0.1\n")
+        f.write(f"[00008],{A}\n")
     with pytest.raises(LayoutError, match=r"labels.csv, line 5: clip '00008' is not listed in partition"):
         read_layout(tmp_path)
 
 
 def test_muse_unlabelled_train_row_in_labels_csv(tmp_path):
     muse_tree(tmp_path)
-    write(tmp_path / "labels.csv", f"File_ID,{EMO}\n[00001],,,\n[00002],0,1,0.5\n")
+    write(tmp_path / "labels.csv", f"File_ID,{HUME}\n[00001],,,,,,,\n[00002],{B}\n")
     with pytest.raises(LayoutError, match=r"labels.csv, line 2: no labels for a train clip"):
         read_layout(tmp_path)
 
 
 def test_muse_partition_errors(tmp_path):
     muse_tree(tmp_path)
-    write(tmp_path / "partition.csv", "Id,Set\n[00001],train\n")
-    with pytest.raises(LayoutError, match=r"partition.csv, line 1: no partition column"):
+    write(tmp_path / "partition.csv", "Id\n[00001]\n")
+    with pytest.raises(LayoutError, match=r"partition.csv, line 1: header \['Id'\] has one column"):
+        read_layout(tmp_path)
+    write(tmp_path / "partition.csv", "[00001],train\n[00002],devel\n")
+    with pytest.raises(LayoutError, match=r"partition.csv, line 1: the first row .* looks like data"):
         read_layout(tmp_path)
     write(tmp_path / "partition.csv", "Id,Partition\n[00001],train\n[00002],Devel\n[00001],test\n")
     with pytest.raises(LayoutError, match=r"partition.csv, line 4: duplicate clip ID '00001'"):

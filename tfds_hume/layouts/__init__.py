@@ -6,13 +6,16 @@
 
 Layouts (file names as written; column names in any case; CSVs are UTF-8, a BOM is fine):
 
-  muse   MuSe-2022 (MuSe-Reaction). `labels.csv`: `File_ID` (or `Id`) + one column per emotion.
-         `partition.csv`: `File_ID` (or `Id`) + `Partition` (or `Split`, `Proposal`), values
-         train/devel/test. Clips in partition.csv but not in labels.csv are allowed only in the test
-         split (labels private) and get NaN labels; a train/dev clip without labels, or a labels.csv
-         row whose clip is not in partition.csv, is a LayoutError (the two files disagree: silently
-         dropping training clips would be worse). Video: `raw/mp4/`, `mp4/`, then the root itself;
-         audio: `raw/wav/`, `wav/`, then the root.
+  muse   MuSe-2022 (MuSe-Reaction), as EIHW/MuSe2022's data_parser.py reads it; the root is often
+         named `c2_muse_reaction/`. `labels.csv`: `File_ID` (or `Id`) + the emotion columns; it may
+         list every clip (test rows with empty or NaN labels, as shipped) or only the labelled ones.
+         `partition.csv` is read by position: first column the clip ID, last column the partition
+         (train/devel/test), header names free (a header row is required). Clips in partition.csv
+         but not in labels.csv are allowed only in the test split (labels private) and get NaN
+         labels; a train/dev clip without labels, or a labels.csv row whose clip is not in
+         partition.csv, is a LayoutError (the two files disagree: silently dropping training clips
+         would be worse). Video: `raw/mp4/`, `mp4/`, then the root itself; audio: `raw/wav/`,
+         `wav/`, then the root.
   abaw5  ABAW5 ERI challenge. `data_info.csv`: `File_ID`, `Split` (Train/Val/Test), one column per
          emotion, and metadata columns (Age, Country, ...; see METADATA_COLUMNS) that are not emotions.
          Test rows have empty label cells (NaN). Video: `mp4/`, then the clip's own split folders
@@ -23,28 +26,34 @@ Layouts (file names as written; column names in any case; CSVs are UTF-8, a BOM 
          audio: `media/`, then `audio/`.
 
 Shared rules:
-  - Emotions come from the header, in file order: every column besides the ID, split and known
-    metadata columns. Pass `emotions=[...]` to require exactly that set (returned in that order).
+  - Emotions: muse and abaw5 require exactly the seven Hume-Reaction emotions (HUME_EMOTIONS, CSV
+    spelling `Empathic-Pain`, case-sensitive); a missing or extra column is a LayoutError naming the
+    file, line 1 and the column. csv takes them from the header, in file order: every column
+    besides the ID, split and known metadata columns. In any layout `emotions=[...]` requires
+    exactly that set instead (returned in that order).
   - Clip IDs lose one pair of surrounding brackets (`[00001]` -> `00001`) in every layout; the
     stripped ID names the files (`mp4/00001.mp4`). IDs must be safe file names: not empty, not `.`
     or `..`, no `/`, `\\`, `:`, NUL or control characters. Duplicate IDs (after stripping) are errors.
   - Split names are normalised: train/training -> train; dev/devel/development/val/valid/validation
     -> dev; test/testing -> test (any case). Anything else is an error.
   - Labels are float32[E] numbers in [0, 1]. A row with all label cells empty gets NaN labels and is
-    allowed only in the test split; a partly empty row is an error.
+    allowed only in the test split; a partly empty row is an error. `NaN`, `NA`, `N/A`, `null` and
+    `None` (any case) count as empty, as pandas writes and reads them.
   - Video files: `<id>.mp4|.mov|.avi|.mkv|.webm` (this order of preference, extension in any case),
     first folder in the listed order wins. A clip with no video is reported in
     `DatasetRecords.skipped` (Skipped(id, expected path, reason)) and left out of `records`.
   - Audio is `<id>.wav` where such a file exists, else None: extraction then reads the audio track
     of the video container (the synthetic generator writes MP4 with AAC audio and no separate wav).
   - Shipped per-frame features: `feats/<Name>/<id>.csv` (all layouts) become
-    `ClipRecord.feature_csvs[Name]`; a clip without one simply lacks that key (missing, not zero).
-    Their content (`timestamp, File_ID, features...`) is checked by whoever reads them, not here.
+    `ClipRecord.feature_csvs[Name]` (keyed by folder name; the dataset key comes from
+    `tfds_hume.feature_names`, and two folders giving the same key are an error); a clip without
+    one simply lacks that key (missing, not zero). Their content (`timestamp` and `File_ID` in
+    either order, then features) is checked by whoever reads them (extract's `shipped` extractor).
 
 What counts as bad input ("missing or extra" columns): a header column without a name (e.g. a
 trailing comma) or repeated; a data row with more or fewer cells than the header; no ID or split
-column; no emotion column at all; with `emotions=`, a header that lacks one of them or has a column
-that is neither one of them nor known metadata. Rows whose cells are all empty are skipped. Errors
+column; no emotion column at all; with `emotions=` (or the Hume default of muse/abaw5), a header
+that lacks one of them or has a column that is neither one of them nor known metadata. Rows whose cells are all empty are skipped. Errors
 give the 1-based line number in the file (the header is line 1), e.g. `labels.csv, line 4: ...`.
 """
 from __future__ import annotations
@@ -107,7 +116,8 @@ def read_layout(root: str | os.PathLike, layout: str = "auto", *,
                 emotions: Sequence[str] | None = None) -> DatasetRecords:
     """Read the dataset at `root` in `layout` ("auto", "muse", "abaw5" or "csv"); see the module doc.
 
-    `emotions`: if given, the label columns the header must hold (in this order in the labels).
+    `emotions`: if given, the label columns the header must hold (in this order in the labels);
+    default: the seven Hume-Reaction emotions for muse and abaw5, the header's for csv.
     Raises LayoutError for bad input; clips whose video is missing come back in `.skipped`.
     """
     if layout != "auto" and layout not in _READERS:

@@ -4,11 +4,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tfds_hume.layouts.fields import emotion_columns, parse_labels, parse_split, unique_ids
+from tfds_hume.layouts.fields import HUME_REQUIRED, emotion_columns, parse_labels, parse_split, unique_ids
 from tfds_hume.layouts.media import (AUDIO_EXTS, VIDEO_EXTS, FolderIndex, assemble, feature_indexes,
                                      split_folders)
 from tfds_hume.layouts.table import read_table
-from tfds_hume.records import SPLITS, DatasetRecords
+from tfds_hume.records import HUME_EMOTIONS, SPLITS, DatasetRecords
 
 ID_COLUMNS = ("File_ID", "Id")
 SPLIT_COLUMNS = ("Split", "Partition")
@@ -18,7 +18,8 @@ def read_abaw5(root: Path, emotions: Sequence[str] | None = None) -> DatasetReco
     info = read_table(root / "data_info.csv")
     id_column = info.require(ID_COLUMNS, "clip ID")
     split_column = info.require(SPLIT_COLUMNS, "split")
-    emotions = emotion_columns(info, [id_column, split_column], emotions)
+    why = "" if emotions else HUME_REQUIRED.format(layout="abaw5")
+    emotions = emotion_columns(info, [id_column, split_column], emotions or HUME_EMOTIONS, why)
     split_at = info.index(split_column)
     clips = []
     for clip_id, row in unique_ids(info, id_column):

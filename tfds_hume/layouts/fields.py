@@ -22,6 +22,13 @@ METADATA_COLUMNS = frozenset({
     "age", "country", "gender", "sex", "ethnicity", "language", "subject", "subject_id", "duration",
 })
 
+# Why a Hume layout wants exactly the seven emotions (appended to the error naming a column).
+HUME_REQUIRED = (" (the {layout} layout holds the 7 Hume-Reaction emotions; `--emotions a,b,c` reads "
+                 "another set)")
+
+# Label cells that mean "no label", as pandas writes and reads them (MuSe's test rows are NaN).
+EMPTY_CELLS = frozenset({"nan", "na", "n/a", "null", "none"})
+
 # Characters that would make an ID unsafe or unportable as a file name.
 _UNSAFE = set('/\\:\0') | {chr(c) for c in range(32)} | {"\x7f"}
 
@@ -74,22 +81,27 @@ def unique_ids(table: Table, id_column: str) -> list[tuple[str, Row]]:
 
 
 def emotion_columns(table: Table, not_emotions: Sequence[str],
-                    expected: Sequence[str] | None = None) -> list[str]:
+                    expected: Sequence[str] | None = None, why: str = "") -> list[str]:
     """The emotion columns of `table`: every column that is not in `not_emotions` (the ID and split
     columns) nor a known metadata column. With `expected`, the header must hold exactly those
-    emotions (missing or extra ones are an error) and they are returned in `expected`'s order."""
+    emotions (a missing or extra column is an error naming it; `why` says where the set comes from)
+    and they are returned in `expected`'s order."""
     skip = {c.lower() for c in not_emotions} | METADATA_COLUMNS
     found = [c for c in table.header if c.lower() not in skip]
     if expected is not None:
         expected = [e.strip() for e in expected]
+        wanted = f"the emotions {', '.join(expected)}{why}"
         missing = [e for e in expected if e not in found]
-        extra = [c for c in found if c not in expected]
         if missing:
-            raise LayoutError(f"header lacks the emotion columns {missing}", table.path, 1)
+            near = [c for c in found if c.lower() in {m.lower() for m in missing}]
+            hint = f" (found {', '.join(map(repr, near))}: names are case-sensitive)" if near else ""
+            raise LayoutError(f"no emotion column {', '.join(map(repr, missing))}{hint}; expected {wanted}",
+                              table.path, 1)
+        extra = [c for c in found if c not in expected]
         if extra:
             raise LayoutError(
-                f"header has columns {extra} that are neither the expected emotions {expected} nor "
-                f"known metadata {sorted(METADATA_COLUMNS)}", table.path, 1)
+                f"column {', '.join(map(repr, extra))} is neither one of {wanted} nor known metadata "
+                f"({', '.join(sorted(METADATA_COLUMNS))})", table.path, 1)
         return list(expected)
     if not found:
         raise LayoutError(
@@ -102,7 +114,7 @@ def parse_labels(table: Table, row: Row, emotions: Sequence[str], split: str) ->
     """float32[E] labels of `row`, each a number in [0, 1]. A row whose emotion cells are all empty
     gets NaN labels, allowed only in the test split (labels private); partly empty rows are an error."""
     cells = [row.cells[table.index(e)] for e in emotions]
-    empty = [e for e, c in zip(emotions, cells) if not c]
+    empty = [e for e, c in zip(emotions, cells) if not c or c.lower() in EMPTY_CELLS]
     if len(empty) == len(emotions):
         if split != "test":
             raise LayoutError(

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfds_hume.feature_names import feature_key
+from tfds_hume.layouts.errors import LayoutError
 from tfds_hume.layouts.fields import split_name
 from tfds_hume.records import ClipRecord, DatasetRecords, Skipped
 
@@ -59,8 +61,16 @@ def _scan(folder: Path) -> Iterable[os.DirEntry]:
 
 
 def feature_indexes(root: Path) -> dict[str, FolderIndex]:
-    """`feats/<Name>/<id>.csv` indexes by feature name; hidden folders are ignored."""
+    """`feats/<Name>/<id>.csv` indexes by folder name; hidden folders are ignored. Two folders that
+    name the same dataset feature (`FAU/` and `FAUs/`, see `tfds_hume.feature_names`) are an error."""
     names = sorted(e.name for e in _scan(root / "feats") if e.is_dir() and not e.name.startswith("."))
+    by_key: dict[str, str] = {}
+    for name in names:
+        key = feature_key(name)
+        if key in by_key:
+            raise LayoutError(f"feats/{by_key[key]}/ and feats/{name}/ both give the feature {key!r}; "
+                              "keep one of them", root / "feats")
+        by_key[key] = name
     return {name: FolderIndex(root, [f"feats/{name}"], FEATURE_EXTS) for name in names}
 
 

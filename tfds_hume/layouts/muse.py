@@ -1,4 +1,9 @@
-"""MuSe-2022 (MuSe-Reaction) layout: labels.csv + partition.csv, feats/, raw media."""
+"""MuSe-2022 (MuSe-Reaction) layout: labels.csv + partition.csv, feats/, raw media.
+
+Read as EIHW/MuSe2022's data_parser.py reads it: partition.csv by position (first column the ID, last
+the partition; header names not fixed), labels.csv by its `File_ID` column, with a row for every
+clip (test rows empty) or for the labelled clips only.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,13 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from tfds_hume.layouts.errors import LayoutError
-from tfds_hume.layouts.fields import emotion_columns, parse_labels, parse_split, unique_ids
+from tfds_hume.layouts.fields import (HUME_REQUIRED, emotion_columns, parse_labels, parse_split, split_name,
+                                     unique_ids)
 from tfds_hume.layouts.media import AUDIO_EXTS, VIDEO_EXTS, FolderIndex, assemble, feature_indexes
 from tfds_hume.layouts.table import read_table
-from tfds_hume.records import DatasetRecords
+from tfds_hume.records import HUME_EMOTIONS, DatasetRecords
 
 ID_COLUMNS = ("File_ID", "Id")
-SPLIT_COLUMNS = ("Partition", "Split", "Proposal")
 VIDEO_FOLDERS = ("raw/mp4", "mp4", "")
 AUDIO_FOLDERS = ("raw/wav", "wav", "")
 
@@ -21,13 +26,18 @@ AUDIO_FOLDERS = ("raw/wav", "wav", "")
 def read_muse(root: Path, emotions: Sequence[str] | None = None) -> DatasetRecords:
     labels = read_table(root / "labels.csv")
     label_id = labels.require(ID_COLUMNS, "clip ID")
-    emotions = emotion_columns(labels, [label_id], emotions)
+    why = "" if emotions else HUME_REQUIRED.format(layout="muse")
+    emotions = emotion_columns(labels, [label_id], emotions or HUME_EMOTIONS, why)
     labelled = dict(unique_ids(labels, label_id))
 
     partition = read_table(root / "partition.csv")
-    part_id = partition.require(ID_COLUMNS, "clip ID")
-    part_split = partition.require(SPLIT_COLUMNS, "partition")
-    split_at = partition.index(part_split)
+    if len(partition.header) < 2:
+        raise LayoutError(f"header {partition.header} has one column; expected the clip ID first and the "
+                          "partition (train/devel/test) last", partition.path, 1)
+    if split_name(partition.header[-1]) is not None:
+        raise LayoutError(f"the first row {partition.header} looks like data; partition.csv needs a header "
+                          "row (e.g. Id,Partition)", partition.path, 1)
+    part_id, split_at = partition.header[0], len(partition.header) - 1
 
     clips: list[tuple[str, str, np.ndarray]] = []
     for clip_id, row in unique_ids(partition, part_id):
