@@ -39,6 +39,9 @@ def parser() -> argparse.ArgumentParser:
                    help="dataset folder (MuSe-2022, ABAW5 or generic CSV layout); default: the synthetic set")
     p.add_argument("--layout", choices=LAYOUTS, default="auto",
                    help="dataset layout (default: detect); for the synthetic set: muse (auto) or abaw5")
+    p.add_argument("--emotions", default=None, metavar="A,B,C",
+                   help="the label columns the dataset must hold, in this order (default: the 7 Hume-Reaction "
+                        "emotions for muse and abaw5, the header's for csv)")
     p.add_argument("--data-dir", type=Path, default=None, help="TFDS data dir for the built dataset")
     p.add_argument("--cache-dir", type=Path, default=None, help="feature cache, synthetic set and exports")
     p.add_argument("--config", choices=sorted(CONFIGS), default=None,
@@ -108,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         raise SystemExit(str(e)) from None
     only = [n.strip() for n in args.extractors.split(",") if n.strip()] if args.extractors else None
+    emotions = [e.strip() for e in args.emotions.split(",") if e.strip()] if args.emotions is not None else None
+    if emotions is not None and (not emotions or len(set(emotions)) != len(emotions)):
+        print(f"error: --emotions {args.emotions!r}: give distinct emotion names, e.g. --emotions Joy,Awe",
+              file=sys.stderr)
+        return 2
     cache_dir = paths.cache_dir(args.cache_dir)
     data_dir = paths.data_dir(args.data_dir)
     progress = not args.no_progress
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(str(e)) from None
         layout, synthetic, dataset = args.layout, False, pipeline.dataset_name(root)
     try:
-        data = read_layout(root, layout)
+        data = read_layout(root, layout, emotions=emotions)
         result = pipeline.run(
             data, config=args.config or default_config(synthetic), cache_dir=cache_dir, data_dir=data_dir,
             dataset=dataset, synthetic=synthetic, limit=args.limit, build=not args.no_build and shard is None,

@@ -173,7 +173,8 @@ def run(data: DatasetRecords, *, config: str, cache_dir: str | os.PathLike, data
         # Every model is found and checked before any work: a missing one must not surface hours later.
         pool = ModelPool(resolve_models(kinds_needed(chosen), models.request, cache_dir), models.request.device)
         pool.device  # an unusable --device is an error now, too
-    extractors = extractors_for(config, clips, synthetic=synthetic, only=only, pool=pool, model_options=models,
+    # From every selected clip, not the shard's: each shard then finds the same shipped columns.
+    extractors = extractors_for(config, selected, synthetic=synthetic, only=only, pool=pool, model_options=models,
                                 num_frames=num_frames, pixel_size=pixel_size)
     # The synthetic set is identified by its generator settings (all in its name), real data by its root.
     source = ({"synthetic": dataset} if synthetic else

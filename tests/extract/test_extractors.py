@@ -1,5 +1,6 @@
 """The pixels and shipped extractors: values against references and hand-made CSVs, bad input, missing CSVs."""
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -126,8 +127,13 @@ BAD = {
     "number": ("timestamp,File_ID,a,b\n0,[x],1,2\n100,[x],1,2\n200,[x],oops,2\n", r"line 4: column 3 \(a\) is not a number: 'oops'"),
     "time": ("timestamp,File_ID,a\n0,[x],1\n100,[x],1\n50,[x],1\n", r"line 4: timestamp 50 ms does not increase"),
     "nan": ("timestamp,File_ID,a\n0,[x],nan\n", r"line 2: non-finite"),
-    "header": ("time,File_ID,a\n0,[x],1\n", r"line 1: header must start with `timestamp,File_ID`"),
-    "empty": ("timestamp,File_ID,a\n", r"no data rows"),
+    "header": ("time,File_ID,a\n0,[x],1\n", r"line 1: expected `timestamp,File_ID,<features>` \(timestamp and "
+                                            r"File_ID in either order\) and at least one feature column"),
+    "no_features": ("File_ID,timestamp\n[x],0\n", r"line 1: expected .* at least one feature column"),
+    "header_only": ("timestamp,File_ID,a\n", r"line 2: no data rows after the header"),
+    "zero_bytes": ("", r"line 1: empty file"),
+    "blank": ("\n\n", r"line 1: empty file"),
+    "not_utf8": ("timestamp,File_ID,a\n0,[x],1\n1,[x],\udcff\n", r"line \d: not UTF-8 text"),
 }
 
 
@@ -135,7 +141,7 @@ BAD = {
 def test_bad_csv_names_file_and_line(tmp_path, kind):
     text, message = BAD[kind]
     path = tmp_path / f"bad_{kind}.csv"
-    path.write_text(text)
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
     with pytest.raises(FeatureFileError, match=rf"bad_{kind}\.csv: {message}"):
         read_feature_csv(path)
 
@@ -155,3 +161,51 @@ def test_bad_csv_fails_the_clip_and_the_run_goes_on(tmp_path, video20):
     assert fails["bad"]["file"] == str(bad) and "line 4" in fails["bad"]["reason"]
     assert "feature columns differ" in fails["cols"]["reason"]
     assert set(cache.files("good")) == {"fau"} and cache.missing("none") == {"fau": "no FAU CSV for clip none"}
+
+
+def test_metadata_columns_in_either_order(tmp_path):
+    """MuSe's code reads features from column 2 on and does not fix the order of timestamp and File_ID."""
+    swapped = tmp_path / "swapped.csv"
+    lines = (SHIPPED / "fau_regular.csv").read_text().splitlines()
+    swapped.write_text("\n".join(",".join([c[1], c[0], *c[2:]]) for c in (l.split(",") for l in lines)) + "\n")
+    t0, v0 = read_feature_csv(SHIPPED / "fau_regular.csv")
+    t1, v1 = read_feature_csv(swapped, ["AU01_r", "AU02_r"])
+    assert np.array_equal(t0, t1) and np.array_equal(v0, v1)
+    bad = tmp_path / "bad_time.csv"
+    bad.write_text("File_ID,TimeStamp,a\n[x],0,1\n[x],soon,2\n")
+    with pytest.raises(FeatureFileError, match=r"line 3: column 2 \(timestamp\) is not a number: 'soon'"):
+        read_feature_csv(bad)
+
+
+def test_shipped_folder_names_resolve_to_dataset_keys(video20):
+    recs = [record("a", video20, FAUs=SHIPPED / "fau_regular.csv", eGeMAPS=SHIPPED / "fau_gaps.csv",
+                   DeepSpectrum=SHIPPED / "fau_gaps.csv", VGGFace2=SHIPPED / "fau_gaps.csv")]
+    exs = {e.key: e for e in ShippedExtractor.for_records(recs, num_frames=4)}
+    assert sorted(exs) == ["deepspectrum", "egemaps", "fau", "vggface2"]
+    spec = exs["fau"].specs()["fau"]
+    assert exs["fau"].name == "shipped-fau" and spec.source == "shipped:FAUs" and spec.params["feature"] == "FAUs"
+
+
+@pytest.mark.parametrize("first", ["zero_bytes", "header_only", "number", "wide"])
+def test_a_bad_first_clip_fails_only_itself(tmp_path, video20, first):
+    """The columns come from the usual header, so a broken CSV fails its own clip in any position."""
+    bad = tmp_path / "first.csv"
+    if first == "wide":  # a readable header with other columns, outvoted by the clips after it
+        bad.write_text("timestamp,File_ID,AU01_r,AU02_r,AU04_r\n0,[x],1,2,3\n")
+    else:
+        bad.write_bytes(BAD[first][0].replace("a,b", "AU01_r,AU02_r").encode())
+    recs = [record("first", video20, FAU=bad), record("b", video20, FAU=SHIPPED / "fau_regular.csv"),
+            record("c", video20, FAU=SHIPPED / "fau_gaps.csv")]
+    [ex] = ShippedExtractor.for_records(recs, num_frames=4)
+    assert ex.columns == ["AU01_r", "AU02_r"]
+    summary, cache = run_extractor(ex, recs, tmp_path / "cache", progress=False)
+    assert summary.done == 2 and summary.failed == 1
+    [fail] = map(json.loads, (cache.folder / "failures.jsonl").read_text().splitlines())
+    assert fail["id"] == "first" and fail["file"] == str(bad) and re.search(r"line \d+: ", fail["reason"])
+
+
+def test_no_readable_header_at_all_is_bad_input(tmp_path, video20):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=r"feats/FAUs/: no CSV has a readable header.*empty.csv: line 1: empty file"):
+        ShippedExtractor.for_records([record("a", video20, FAUs=empty)])
