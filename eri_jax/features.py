@@ -1,13 +1,14 @@
 """Feature selection: which dataset features a model reads, and how they become one model input.
 
-ViPER modalities are letters; each maps to a dataset feature key (the keys `python -m extract` writes):
+ViPER modalities are letters; each maps to a dataset feature key (the keys `python -m extract` writes)
+through the one alias table, `tfds_hume.feature_names`:
 
-| letter | modality | dataset feature key                  | kind  | paper dim |
-|--------|----------|--------------------------------------|-------|-----------|
-| V      | visual   | `vit` (ViT CLS on face crops)        | frame | 768       |
-| A      | audio    | `wavlm` (WavLM x-vector per window)  | frame | 512       |
-| T      | text     | depends on `--text-source`, below    |       | 768       |
-| F      | FAU      | `fau` (action units + emotions)      | frame | 27        |
+| letter | modality | dataset feature key                                         | kind  | paper dim |
+|--------|----------|-------------------------------------------------------------|-------|-----------|
+| V      | visual   | `vit` (ViT CLS on face crops)                               | frame | 768       |
+| A      | audio    | `wavlm` (WavLM x-vector per window)                         | frame | 512       |
+| T      | text     | depends on `--text-source`, below                           |       | 768       |
+| F      | FAU      | `fau` (action units; shipped as `feats/FAUs/`, `FAU/`, ...) | frame | 27        |
 
 | `--text-source` | dataset feature key    | kind  | what it is                                            |
 |-----------------|------------------------|-------|-------------------------------------------------------|
@@ -17,7 +18,9 @@ ViPER modalities are letters; each maps to a dataset feature key (the keys `pyth
 | `llava_frames`  | `llava_text_emb`       | frame | RoBERTa of each frame's LLaVA description             |
 
 Tokens are built in the paper's order V, A, T, F whatever order the letters are given in.
-`--features k1,k2` picks dataset keys directly instead (e.g. `pixels,fau` on the demo dataset).
+`--features k1,k2` picks dataset keys directly instead (e.g. `pixels,fau` on the demo dataset); a
+shipped folder name or alias works too (`FAUs` -> `fau`, `DS` -> `deepspectrum`), so runs record
+the dataset key and train, sweep, reproduce and the report rows agree on one name.
 
 How selected features become one input (`assemble`):
 - token models (ViPER, LSTM): frame features [N,T,D_i] are concatenated along D; a video feature
@@ -36,9 +39,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from tfds_hume.feature_names import MODALITY_KEYS, feature_key, find_key
 from tfds_hume.manifest import FeatureSpec
 
-MODALITY_FEATURES = {"V": "vit", "A": "wavlm", "F": "fau"}
+MODALITY_FEATURES = MODALITY_KEYS
 TEXT_SOURCES = {
     "clip": "clip_text",
     "vllava_p1": "vllava_text_emb_p1",
@@ -71,9 +75,9 @@ def modality_features(modalities: str, text_source: str = "clip") -> list[str]:
 
 def resolve_features(*, features: Sequence[str] | None = None, modalities: str | None = None,
                      text_source: str = "clip") -> list[str]:
-    """The dataset keys to load: `features` as given, else the keys of `modalities`."""
+    """The dataset keys to load: `features` (aliases resolved: `FAUs` -> `fau`), else the keys of `modalities`."""
     if features:
-        keys = [k.strip() for k in features if k.strip()]
+        keys = [feature_key(k) for k in features if k.strip()]
         if len(set(keys)) != len(keys):
             raise ValueError(f"features {','.join(keys)}: a key is repeated")
         if keys:
@@ -88,8 +92,11 @@ def check_numeric(keys: Sequence[str], specs: dict[str, FeatureSpec], dataset: s
     numeric = sorted(k for k, s in specs.items() if s.kind in ("frame", "video"))
     for k in keys:
         if k not in specs:
+            older = find_key(k, specs)  # e.g. `faus`, from a build before the alias table
+            hint = (f"; its {older!r} is this feature under an older key: rebuild it with `python -m extract`"
+                    if older else "")
             raise ValueError(f"dataset {dataset} has no feature {k!r}; it has: {', '.join(sorted(specs))} "
-                             f"(numeric: {', '.join(numeric)})")
+                             f"(numeric: {', '.join(numeric)}){hint}")
         if specs[k].kind not in ("frame", "video"):
             raise ValueError(f"feature {k!r} of {dataset} is {specs[k].kind}, not numeric; pick an "
                              f"embedding instead: {', '.join(numeric)}")

@@ -16,6 +16,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from eri_jax.features import MODALITY_FEATURES
+
 DATASET = "hume_reaction/full"
 TABLE4_DIR = "sweep-probe-table4"
 TABLE6_DIR = "sweep-viper-table6"
@@ -209,7 +211,7 @@ def sweep_steps(o: Options) -> list[Step]:
         t4_args += ["--feature-sets", "vllava_emb_p2"]
         t6_args += ["--text-source", "vllava_p2"]
     text_key = "vllava_text_emb_p2"
-    letter_keys = {"V": "vit", "A": "wavlm", "T": text_key, "F": "fau"}
+    letter_keys = {**MODALITY_FEATURES, "T": text_key}
     t6_inputs = [(s.replace("+", ""), s.replace("+", ""), [letter_keys[c] for c in s.replace("+", "")])
                  for s in TABLE6_SETS]
     resume = "skipped when sweep.json is there (written last); an interrupted sweep starts over"

@@ -119,8 +119,10 @@ def test_muse_layout_files(muse_root, muse_plans):
     assert sorted(part) == list(part)  # sorted by ID
     expected = {"train": "train", "dev": "devel", "test": "test"}
     assert part == {f"[{p.id}]": expected[p.split] for p in muse_plans}
-    # Test labels stay private: test IDs are in partition.csv only.
-    labelled = {row[0]: [float(v) for v in row[1:]] for row in labels[1:]}
+    # As MuSe ships it: a labels.csv row for every clip, test rows empty (labels private).
+    assert [row[0] for row in labels[1:]] == list(part)
+    labelled = {row[0]: [float(v) for v in row[1:]] for row in labels[1:] if by_id[row[0][1:-1]].split != "test"}
+    assert all(row[1:] == [""] * 7 for row in labels[1:] if by_id[row[0][1:-1]].split == "test")
     assert set(labelled) == {f"[{p.id}]" for p in muse_plans if p.split != "test"}
     for key, values in labelled.items():
         np.testing.assert_allclose(values, by_id[key[1:-1]].labels, atol=5e-5)
@@ -134,19 +136,19 @@ def test_muse_layout_files(muse_root, muse_plans):
 
 def test_muse_feature_csvs(muse_root, muse_plans):
     for p in muse_plans[:5]:
-        for name, width in (("FAU", 20), ("VGGFace2", 32)):
+        for name, width in (("FAUs", 20), ("VGGFace2", 32)):
             rows = read_rows(muse_root / "feats" / name / f"{p.id}.csv")
-            assert rows[0][:2] == ["timestamp", "File_ID"] and len(rows[0]) == 2 + width
-            if name == "FAU":
+            assert rows[0][:2] == ["File_ID", "timestamp"] and len(rows[0]) == 2 + width
+            if name == "FAUs":
                 assert rows[0][2] == "AU01_r" and rows[0][-1] == "AU43_r"
-            ts = np.array([int(r[0]) for r in rows[1:]])
+            ts = np.array([int(r[1]) for r in rows[1:]])
             # One row every FEATURE_HOP_MS milliseconds from 0 to the clip's end.
             np.testing.assert_array_equal(ts, np.arange(len(ts)) * FEATURE_HOP_MS)
             assert ts[-1] <= p.duration * 1000 < ts[-1] + FEATURE_HOP_MS
-            assert {r[1] for r in rows[1:]} == {f"[{p.id}]"}
+            assert {r[0] for r in rows[1:]} == {f"[{p.id}]"}
             values = np.array([[float(v) for v in r[2:]] for r in rows[1:]])
             assert np.isfinite(values).all()
-            if name == "FAU":
+            if name == "FAUs":
                 assert values.min() >= 0.0 and values.max() <= 5.0
 
 
@@ -288,7 +290,7 @@ def test_labels_recoverable_from_shipped_features(muse_root, muse_plans):
     # Measured on seeds 0-3: FAU 0.60-0.69, VGGFace2 0.46-0.58.
     train, dev = _split_masks(muse_plans)
     y = np.stack([p.labels for p in muse_plans])
-    fau = np.stack([_csv_features(muse_root / "feats/FAU" / f"{p.id}.csv") for p in muse_plans])
+    fau = np.stack([_csv_features(muse_root / "feats/FAUs" / f"{p.id}.csv") for p in muse_plans])
     vgg = np.stack([_csv_features(muse_root / "feats/VGGFace2" / f"{p.id}.csv") for p in muse_plans])
     assert ridge_dev_pearson(fau, y, train, dev, lam=100.0) > 0.35
     assert ridge_dev_pearson(vgg, y, train, dev, lam=100.0) > 0.25
@@ -314,7 +316,7 @@ def test_layout_readers_read_the_generated_tree(layout, muse_root, muse_plans, a
             assert np.isnan(r.labels).all()
         else:
             np.testing.assert_allclose(r.labels, p.labels, atol=5e-5)
-        assert set(r.feature_csvs) == ({"FAU", "VGGFace2"} if layout == "muse" else set())
+        assert set(r.feature_csvs) == ({"FAUs", "VGGFace2"} if layout == "muse" else set())
 
 
 def test_other_emotions_and_uneven_splits_round_trip(tmp_path):
@@ -322,7 +324,9 @@ def test_other_emotions_and_uneven_splits_round_trip(tmp_path):
 
     root = generate(tmp_path, layout="abaw5", clips_per_split={"train": 2, "dev": 1}, emotions=("Joy", "Awe"),
                     duration_range=(1.0, 1.2), frame_size=(32, 32), progress=False)
-    data = read_layout(root, "abaw5")
+    with pytest.raises(ValueError, match=r"data_info.csv, line 1: no emotion column 'Adoration'"):
+        read_layout(root, "abaw5")  # the Hume layouts require the seven emotions unless told otherwise
+    data = read_layout(root, "abaw5", emotions=["Joy", "Awe"])
     assert list(data.emotions) == ["Joy", "Awe"]
     assert sorted(r.split for r in data.records) == ["dev", "train", "train"]
     assert all(r.labels.shape == (2,) and np.isfinite(r.labels).all() for r in data.records)

@@ -9,11 +9,11 @@
         anything (e.g. to score a model against the noise-free truth, test split included)
 
 Layouts written (IDs are 5-digit numbers, bracketed in every CSV as `[00001]`, bare in file names):
-  muse    labels.csv     File_ID,<emotions>          train and devel clips only (test labels private)
+  muse    labels.csv     File_ID,<emotions>          every clip; test rows empty (labels private)
           partition.csv  File_ID,Partition           train / devel / test
           raw/mp4/<id>.mp4
-          feats/FAU/<id>.csv       timestamp,File_ID,AU01_r..AU43_r   (20 AU intensities, 0-5)
-          feats/VGGFace2/<id>.csv  timestamp,File_ID,vgg_00..vgg_31
+          feats/FAUs/<id>.csv      File_ID,timestamp,AU01_r..AU43_r   (20 AU intensities, 0-5)
+          feats/VGGFace2/<id>.csv  File_ID,timestamp,vgg_00..vgg_31   (the real ones have 512 dims)
             feature rows: one every 100 ms (FEATURE_HOP_MS), `timestamp` in integer MILLISECONDS
   abaw5   data_info.csv  File_ID,Split,<emotions>,Age,Country   Split in Train/Val/Test; Test rows
                          have empty emotion cells

@@ -27,6 +27,7 @@ ABAW5_SPLIT = {"train": "Train", "dev": "Val", "test": "Test"}
 COUNTRIES = ("United States", "South Africa")
 METADATA_NAME = "synthetic.json"
 LABEL_FORMAT = "{:.4f}"
+FAU_FOLDER, VGG_FOLDER = "FAUs", "VGGFace2"  # feats/ folder names as MuSe-2022 ships them
 
 # Sub-streams of each clip's random generator (entropy [seed, clip number, stream]).
 _LABELS, _EXPRESSION, _STYLE, _VOICE, _FEATURES = range(5)
@@ -117,10 +118,12 @@ def _label_cells(values: np.ndarray) -> list[str]:
 
 
 def write_label_files(root: Path, layout: str, plans: Sequence[ClipPlan], emotions: Sequence[str]) -> None:
-    """The label/partition tables of `layout`; test labels stay private like in the real data."""
+    """The label/partition tables of `layout`; test labels stay private like in the real data (MuSe:
+    a labels.csv row for every clip, test rows empty; ABAW5: empty label cells)."""
     if layout == "muse":
         _write_csv(root / "labels.csv", ["File_ID", *emotions],
-                   ([f"[{p.id}]", *_label_cells(p.labels)] for p in plans if p.split != "test"))
+                   ([f"[{p.id}]", *(_label_cells(p.labels) if p.split != "test" else [""] * len(emotions))]
+                    for p in plans))
         _write_csv(root / "partition.csv", ["File_ID", "Partition"],
                    ([f"[{p.id}]", MUSE_PARTITION[p.split]] for p in plans))
     elif layout == "abaw5":
@@ -159,14 +162,14 @@ def write_clip_media(path: Path, plan: ClipPlan, seed: int, emotions: Sequence[s
 
 def write_clip_features(feats_dir: Path, plan: ClipPlan, seed: int, emotions: Sequence[str],
                         projection: np.ndarray) -> None:
-    """feats/FAU/<id>.csv and feats/VGGFace2/<id>.csv of one clip."""
+    """feats/FAUs/<id>.csv and feats/VGGFace2/<id>.csv of one clip (MuSe-2022's folder names)."""
     expr = clip_expression(plan, seed, emotions)
     rng = _rng(seed, plan.number, _FEATURES)
     identity = rng.standard_normal(features.VGG_DIM)
     ts, fau = features.fau_table(expr, rng)
-    features.write_feature_csv(feats_dir / "FAU" / f"{plan.id}.csv", plan.id, ts, fau, expression.AU_NAMES)
+    features.write_feature_csv(feats_dir / FAU_FOLDER / f"{plan.id}.csv", plan.id, ts, fau, expression.AU_NAMES)
     ts, vgg = features.vgg_table(expr, projection, identity, rng)
-    features.write_feature_csv(feats_dir / "VGGFace2" / f"{plan.id}.csv", plan.id, ts, vgg, features.VGG_NAMES)
+    features.write_feature_csv(feats_dir / VGG_FOLDER / f"{plan.id}.csv", plan.id, ts, vgg, features.VGG_NAMES)
 
 
 def generate(root, *, layout: str = "muse", clips_per_split: int | Mapping[str, int] = 8, seed: int = 0,
@@ -191,7 +194,7 @@ def generate(root, *, layout: str = "muse", clips_per_split: int | Mapping[str, 
     feats_dir = root / "feats"
     projection = None
     if layout == "muse":
-        for name in ("FAU", "VGGFace2"):
+        for name in (FAU_FOLDER, VGG_FOLDER):
             (feats_dir / name).mkdir(parents=True, exist_ok=True)
         projection = features.vgg_projection(len(emotions), np.random.default_rng([seed, _DATASET_STREAM, 1]))
     for plan in tqdm(plans, desc=f"synthetic {layout} clips", unit="clip", disable=not progress):

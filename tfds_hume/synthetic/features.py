@@ -1,10 +1,12 @@
 """Shipped per-frame feature tables of the MuSe layout, computed from the clip's Expression.
 
-Rows sit on a fixed grid, one every FEATURE_HOP_MS milliseconds from t = 0 to the clip's end
-(`timestamp` column, integer milliseconds), independent of the video frame rate.
-  FAU       20 AU intensities (Py-Feat's AU set, 0-5 scale): the true AU(t) plus measurement noise
+Files as MuSe-2022 ships them (`feats/FAUs/<id>.csv`, `feats/VGGFace2/<id>.csv`): the two metadata
+columns `File_ID` (bracketed, `[00001]`) and `timestamp`, then the features from column 2 on, as
+EIHW/MuSe2022's data_parser.py slices them. Rows sit on a fixed grid, one every FEATURE_HOP_MS
+milliseconds from t = 0 to the clip's end (integer milliseconds), independent of the video frame rate.
+  FAUs      20 AU intensities (Py-Feat's AU set, 0-5 scale): the true AU(t) plus measurement noise
             (std FAU_NOISE), clipped to [0, 5].
-  VGGFace2  VGG_DIM dims: a fixed random projection of [e(t), AU(t)/5] plus the person's identity
+  VGGFace2  VGG_DIM dims (the real ones have 512; 32 keep the demo small): a fixed random projection of [e(t), AU(t)/5] plus the person's identity
             vector (constant within a clip, dominant across clips) plus noise.
 """
 from __future__ import annotations
@@ -49,8 +51,8 @@ def vgg_table(expr: Expression, projection: np.ndarray, identity: np.ndarray,
 
 
 def write_feature_csv(path, file_id: str, timestamps: np.ndarray, values: np.ndarray, names) -> None:
-    """`timestamp,File_ID,<names>`; File_ID bracketed as in the label files; 4 decimals."""
-    lines = [",".join(("timestamp", "File_ID", *names))]
+    """`File_ID,timestamp,<names>`; File_ID bracketed as in the label files; 4 decimals."""
+    lines = [",".join(("File_ID", "timestamp", *names))]
     for ts, row in zip(timestamps, values):
-        lines.append(f"{int(ts)},[{file_id}]," + ",".join(f"{v:.4f}" for v in row))
+        lines.append(f"[{file_id}],{int(ts)}," + ",".join(f"{v:.4f}" for v in row))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
