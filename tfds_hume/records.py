@@ -21,7 +21,7 @@ class ClipRecord:
     split: one of SPLITS.
     labels: float32[E], NaN where unlabelled (e.g. the test split).
     video, audio: media paths, None where absent.
-    feature_csvs: shipped per-frame feature CSVs by feature name (e.g. "FAU" -> feats/FAU/00001.csv).
+    feature_csvs: shipped per-frame feature CSVs by folder name (e.g. "FAUs" -> feats/FAUs/00001.csv).
     """
 
     id: str

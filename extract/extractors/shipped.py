@@ -143,7 +143,7 @@ def resample_nearest(times: np.ndarray, values: np.ndarray, targets: np.ndarray,
 
 
 class ShippedExtractor(Extractor):
-    """One shipped CSV feature (e.g. "FAU") resampled to the clip's num_frames sampled frame times."""
+    """One shipped CSV feature folder (e.g. "FAUs") resampled to the clip's num_frames sampled frame times."""
 
     version = 1
 
