@@ -1,8 +1,8 @@
 """`shipped`: the per-frame feature CSVs a dataset ships (MuSe: FAUs, VGGFace2, ...), resampled to the sampled frames.
 
 CSV format (MuSe-2022 feature files, as EIHW/MuSe2022's data_parser.py reads them): a header, two
-metadata columns, `timestamp` and the clip ID (`File_ID`), in either order (MuSe's code does not
-fix it), then the feature columns from column 2 on. `timestamp` is in milliseconds from the start
+metadata columns, `timestamp` and the clip ID (`File_ID`; also `Id`, `segment_id`, `video_id`), in
+either order (MuSe's code does not fix it), then the feature columns from column 2 on. `timestamp` is in milliseconds from the start
 of the clip (MuSe convention; the synthetic generator writes the same); the ID column is not
 checked. Each row must have the header's number of cells, finite numbers and increasing
 timestamps, and there must be at least one data row. Anything else (also an empty file, a file
@@ -42,6 +42,7 @@ from tfds_hume.records import ClipRecord
 
 SINGLE_ROW_TOLERANCE_S = 0.5
 HEADER_SAMPLE = 25
+ID_COLUMNS = ("file_id", "id", "segment_id", "video_id")  # the metadata column beside timestamp, any case
 _EXPECTED = "expected `timestamp,File_ID,<features>` (timestamp and File_ID in either order)"
 
 
@@ -68,7 +69,9 @@ def _parse_header(path: Path, cells: list[str] | None) -> tuple[list[str], int]:
         raise FeatureFileError(path, f"line 1: empty file, {_EXPECTED}")
     header = [h.strip() for h in cells]
     meta = [h.lower() for h in header[:2]]
-    if len(header) < 3 or "timestamp" not in meta or not all(meta):
+    # The ID column is named, not guessed: a file without one would silently lose a feature column.
+    other = meta[1 - meta.index("timestamp")] if len(meta) == 2 and "timestamp" in meta else None
+    if len(header) < 3 or other not in ID_COLUMNS:
         raise FeatureFileError(path, f"line 1: {_EXPECTED} and at least one feature column, got {header[:4]}")
     if any(not h for h in header[2:]):
         raise FeatureFileError(path, "line 1: a feature column has no name")

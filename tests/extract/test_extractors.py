@@ -130,6 +130,9 @@ BAD = {
     "header": ("time,File_ID,a\n0,[x],1\n", r"line 1: expected `timestamp,File_ID,<features>` \(timestamp and "
                                             r"File_ID in either order\) and at least one feature column"),
     "no_features": ("File_ID,timestamp\n[x],0\n", r"line 1: expected .* at least one feature column"),
+    "no_id": ("timestamp,AU01_r,AU02_r\n0,1,2\n", r"line 1: expected `timestamp,File_ID,<features>`"),
+    "one_column": ("timestamp\n0\n", r"line 1: expected"),
+    "two_times": ("timestamp,timestamp,a\n0,0,1\n", r"line 1: expected"),
     "header_only": ("timestamp,File_ID,a\n", r"line 2: no data rows after the header"),
     "zero_bytes": ("", r"line 1: empty file"),
     "blank": ("\n\n", r"line 1: empty file"),
