@@ -23,6 +23,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from eri_jax.features import MODALITY_FEATURES, MODALITY_ORDER, TEXT_SOURCES
 from eri_jax.models.probe import ACTIVATION_NAMES
+from tfds_hume.feature_names import feature_key
 
 TABLE6_SETS = ("V", "V+A", "V+T", "V+F", "V+A+T", "V+T+F", "V+A+F", "V+A+T+F")
 
@@ -162,7 +163,7 @@ def parse_modality_map(text: str | None) -> dict[str, str]:
                              f"of {MODALITY_ORDER}")
         if letter in out:
             raise ValueError(f"--modality-map {text!r}: letter {letter} is mapped twice")
-        out[letter] = key
+        out[letter] = feature_key(key)
     return out
 
 
@@ -205,7 +206,7 @@ def resolve_modality_set(text: str, mapping: dict[str, str], available: Iterable
 
 def feature_inputs(text: str) -> Inputs:
     """`"pixels+fau"` or `"pixels,fau"` → Inputs reading those dataset keys (concatenated in that order)."""
-    keys = [k.strip() for k in re.split(r"[+,]", text) if k.strip()]
+    keys = [feature_key(k) for k in re.split(r"[+,]", text) if k.strip()]  # aliases: FAUs -> fau
     if not keys:
         raise ValueError(f"feature set {text!r} is empty")
     _no_repeats(keys, "features")

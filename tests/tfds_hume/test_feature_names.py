@@ -37,3 +37,10 @@ def test_a_dataset_built_with_an_older_key_says_how_to_fix_it():
     with pytest.raises(ValueError, match=r"no feature 'fau'; it has: faus, pixels .*its 'faus' is this feature "
                                          r"under an older key: rebuild it with `python -m extract`"):
         feats.check_numeric(["fau"], {"faus": spec, "pixels": spec}, "hume_reaction/shipped")
+
+
+def test_sweep_feature_sets_and_modality_maps_resolve_aliases():
+    from eri_jax.sweep import grid
+
+    assert grid.feature_inputs("pixels+FAUs").features == ("pixels", "fau")
+    assert grid.parse_modality_map("V=pixels,F=FAUs") == {"V": "pixels", "F": "fau"}
