@@ -16,9 +16,13 @@ For a single emotion with predictions x and labels y over the n labelled clips::
 r is undefined (NaN) when n < MIN_PEARSON_ROWS (2) or when x or y is constant, and "constant" allows
 for rounding: var(v) <= CONSTANT_RTOL * mean(v**2) with CONSTANT_RTOL = 1e-12 (`is_constant`). An
 exact test (max == min) would let a float32 column that is constant up to its last bits through and
-report a meaningless r; a tolerance relative to the values' magnitude is scale-free. Every Pearson in
-the project uses this rule: `pearson_per_emotion`, `pearson_jax`, `stats` (full sample and bootstrap
-resamples) and the late-fusion weight search in `report.fusion`.
+report a meaningless r; a tolerance relative to the values' magnitude is scale-free.
+
+One core computes every Pearson in the project: `pearson_from_moments` turns centred moment sums into
+r with this rule, and `defined_mean` takes the mean over the defined values, in numpy or jax.numpy
+(`xp`). Each caller only forms the sums its data layout needs: `pearson_per_emotion` per column,
+`pearson_jax` with masks inside jit, `stats` from resample counts (bootstrap), `report.fusion` from a
+covariance matrix per fusion-weight grid point.
 
 `binned_confusion` gives the 10 x 10 binned confusion matrix of the paper's Figures 5-8.
 `pearson_jax` / `mean_pearson_jax` compute the same r inside `jax.jit` (e.g. a vmapped sweep's
@@ -87,8 +91,41 @@ def is_constant(var, mean_sq):
     return var <= CONSTANT_RTOL * mean_sq
 
 
-def _scaled_centred(v: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """(v scaled and centred, variance, mean square), the last two as in `is_constant`.
+def pearson_from_moments(n, sxx, syy, sxy, msx, msy, xp=np):
+    """Pearson r from centred moment sums, NaN where undefined: the project's one Pearson core.
+
+    Over the n rows used (or the total weight of weighted rows), with dx, dy the deviations from the
+    means over those rows::
+
+        sxx = sum(dx**2),  syy = sum(dy**2),  sxy = sum(dx * dy),  r = sxy / (sqrt(sxx/n) * sqrt(syy/n) * n)
+
+    clipped to [-1, 1]. msx, msy: the mean squares of the (uncentred) values, for `is_constant`.
+    Undefined where n < MIN_PEARSON_ROWS or is_constant(sxx / n, msx) or is_constant(syy / n, msy).
+    Elementwise over broadcastable arguments; xp is numpy or jax.numpy (works inside jit and vmap).
+    Callers scale each column by a power of two to max|v| <= 1 first (exact, r unchanged), so no sum
+    of squares overflows.
+    """
+    safe_n = xp.maximum(n, 1)
+    var_x, var_y = sxx / safe_n, syy / safe_n
+    defined = (n >= MIN_PEARSON_ROWS) & ~is_constant(var_x, msx) & ~is_constant(var_y, msy)
+    # The two standard deviations apart: a product of variances could underflow in float32.
+    denom = xp.sqrt(xp.where(defined, var_x, 1)) * xp.sqrt(xp.where(defined, var_y, 1)) * safe_n
+    return xp.where(defined, xp.clip(sxy / denom, -1, 1), xp.nan)
+
+
+def defined_mean(r, axis=-1, xp=np):
+    """Mean over `axis` of the defined (non-NaN) values of r; NaN where none is. numpy or jax.numpy.
+
+    The one "mean over the emotions where r is defined" (also over runs and resamples in `stats`).
+    """
+    defined = ~xp.isnan(r)
+    count = defined.sum(axis=axis)
+    total = xp.where(defined, r, 0).sum(axis=axis)
+    return xp.where(count > 0, total / xp.maximum(count, 1), xp.nan)
+
+
+def _scaled_centred(v: np.ndarray) -> tuple[np.ndarray, float]:
+    """(v scaled and centred, mean square of the scaled v).
 
     v is first divided by a power of two near max|v|: exact, so r is unchanged, and the squares of
     huge values cannot overflow.
@@ -96,28 +133,28 @@ def _scaled_centred(v: np.ndarray) -> tuple[np.ndarray, float, float]:
     top = float(np.max(np.abs(v)))
     if top > 0:
         v = np.ldexp(v, -np.frexp(top)[1])
-    centred = v - v.mean()
-    return centred, float(np.mean(centred * centred)), float(np.mean(v * v))
+    return v - v.mean(), float(np.mean(v * v))
 
 
 def pearson_column(x, y) -> tuple[float, str | None]:
     """(r, None) for one emotion's predictions x and labels y ([n] float64, no NaN), or (NaN, reason).
 
-    Undefined (the rule of the module docstring): fewer than `MIN_PEARSON_ROWS` rows, or x or y
-    constant by `is_constant`. Shared with `stats.pearson_runs` so both give identical values.
+    `pearson_from_moments` of the column pair; the reason names the rule that made r undefined.
+    Shared with `stats.pearson_runs` so both give identical values.
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    if x.size < MIN_PEARSON_ROWS:
-        return float("nan"), f"only {x.size} labelled clip(s)"
-    xm, vx, sx = _scaled_centred(x)
-    if is_constant(vx, sx):
-        return float("nan"), _constant_reason("predictions", x)
-    ym, vy, sy = _scaled_centred(y)
-    if is_constant(vy, sy):
-        return float("nan"), _constant_reason("labels", y)
-    # Normalise before the dot product, as scipy does, so the sum cannot overflow.
-    return float(np.clip(np.dot(xm / np.linalg.norm(xm), ym / np.linalg.norm(ym)), -1.0, 1.0)), None
+    n = x.size
+    if n < MIN_PEARSON_ROWS:
+        return float("nan"), f"only {n} labelled clip(s)"
+    xm, msx = _scaled_centred(x)
+    ym, msy = _scaled_centred(y)
+    sxx, syy = np.sum(xm * xm), np.sum(ym * ym)
+    r = float(pearson_from_moments(n, sxx, syy, np.sum(xm * ym), msx, msy))
+    if np.isnan(r):
+        constant_x = is_constant(sxx / n, msx)
+        return r, _constant_reason("predictions" if constant_x else "labels", x if constant_x else y)
+    return r, None
 
 
 def _constant_reason(what: str, v: np.ndarray) -> str:
@@ -149,11 +186,9 @@ def pearson_per_emotion(pred, labels, emotions: Sequence[str] | None = None) -> 
 
 
 def mean_over_defined(per_emotion) -> tuple[float, int]:
-    """(mean of the defined r values, number of NaN ones). The mean is NaN when none is defined."""
+    """(mean of the defined r values, number of NaN ones): `defined_mean`, NaN when none is defined."""
     r = np.asarray(per_emotion, dtype=np.float64)
-    defined = ~np.isnan(r)
-    mean = float(r[defined].mean()) if defined.any() else float("nan")
-    return mean, int((~defined).sum())
+    return float(defined_mean(r)), int(np.isnan(r).sum())
 
 
 def mean_pearson(pred, labels, emotions: Sequence[str] | None = None) -> float:
@@ -243,20 +278,14 @@ def pearson_jax(pred, labels, mask=None):
         # Shift by one kept value before centring: a constant column becomes exactly zero, whatever the
         # rounding of a float32 mean, so its variance is exactly zero too.
         d = jnp.where(valid, v - jnp.take_along_axis(v, first, axis=0), 0)
-        c = jnp.where(valid, d - d.sum(axis=0) / count, 0)
-        return c, (c * c).sum(axis=0) / count, (v * v).sum(axis=0) / count
+        return jnp.where(valid, d - d.sum(axis=0) / count, 0), (v * v).sum(axis=0) / count
 
-    xm, vx, sx = centred(pred)
-    ym, vy, sy = centred(labels)
-    defined = (n >= MIN_PEARSON_ROWS) & ~is_constant(vx, sx) & ~is_constant(vy, sy)
-    scale = jnp.sqrt(jnp.where(defined, vx, 1)) * jnp.sqrt(jnp.where(defined, vy, 1)) * count
-    return jnp.where(defined, jnp.clip((xm * ym).sum(axis=0) / scale, -1, 1), jnp.nan)
+    xm, msx = centred(pred)
+    ym, msy = centred(labels)
+    return pearson_from_moments(n, (xm * xm).sum(axis=0), (ym * ym).sum(axis=0), (xm * ym).sum(axis=0), msx, msy,
+                                xp=jnp)
 
 
 def mean_pearson_jax(pred, labels, mask=None):
     """Mean of `pearson_jax` over the emotions where r is defined (NaN when none is), inside jit."""
-    r = pearson_jax(pred, labels, mask)
-    defined = ~jnp.isnan(r)
-    count = defined.sum()
-    total = jnp.where(defined, r, 0).sum()
-    return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
+    return defined_mean(pearson_jax(pred, labels, mask), xp=jnp)

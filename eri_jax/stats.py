@@ -11,13 +11,13 @@ and all runs of a stack share each resample: clips are the sampling unit), compu
 and take the percentile interval: lo, hi = the (1 - ci)/2 and (1 + ci)/2 quantiles of the resampled
 values (numpy's linear interpolation). A resample is one row of multiplicity counts w[b, i] (how often
 clip i was drawn), so every r is a weighted Pearson computed with matrix products and no [B, N, E]
-gather:
+gather; the sums go to the project's one Pearson core, `metrics.pearson_from_moments`:
 
     n = sum_i w_i,  Sxy = sum_i w_i (x_i - sx/n)(y_i - sy/n),  r = Sxy / sqrt(Sxx * Syy)
 
 An emotion whose r is undefined in a resample (by the rule of `metrics`: fewer than 2 labelled clips, or
 predictions or labels constant among the drawn clips, `metrics.is_constant`) is left out of that
-resample's mean, as in `metrics.mean_over_defined`; resamples where the whole statistic is undefined are
+resample's mean (`metrics.defined_mean`, as everywhere); resamples where the whole statistic is undefined are
 ignored by the quantiles and counted.
 Percentile intervals of a correlation run slightly narrow for small samples: in the coverage test
 (n = 200 clips, 300 simulated datasets) the nominal 95 % interval covers the true mean r about 93 % of
@@ -41,7 +41,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eri_jax.metrics import MIN_PEARSON_ROWS, is_constant, pearson_column
+from eri_jax.metrics import defined_mean, pearson_column, pearson_from_moments
 
 _CHUNK = 256  # resamples per matrix product: bounds memory at _CHUNK x N counts
 
@@ -130,17 +130,13 @@ class _Moments:
         self.mean_y = np.broadcast_to(my, (s, 1, e)).reshape(s * e)
 
     def pearson(self, w: np.ndarray) -> np.ndarray:
-        """w: [B, N] clip counts → r float64 [B, S, E], NaN where undefined (`metrics.is_constant`)."""
+        """w: [B, N] clip counts → r float64 [B, S, E], NaN where undefined (`metrics.pearson_from_moments`)."""
         n, sx, sy, sxx, syy, sxy = (w @ c for c in self.cols)
         safe_n = np.maximum(n, 1.0)
-        vx = sxx - sx * sx / safe_n
-        vy = syy - sy * sy / safe_n
-        cxy = sxy - sx * sy / safe_n
-        const_x = is_constant(vx / safe_n, self._mean_sq(sx, sxx, safe_n, self.mean_x))
-        const_y = is_constant(vy / safe_n, self._mean_sq(sy, syy, safe_n, self.mean_y))
-        defined = (n >= MIN_PEARSON_ROWS) & ~const_x & ~const_y
-        denom = np.sqrt(np.where(defined, vx, 1.0) * np.where(defined, vy, 1.0))
-        r = np.where(defined, np.clip(cxy / denom, -1.0, 1.0), np.nan)
+        # Sums about the resample's own means (the columns are centred on the full-sample means).
+        r = pearson_from_moments(n, sxx - sx * sx / safe_n, syy - sy * sy / safe_n, sxy - sx * sy / safe_n,
+                                 self._mean_sq(sx, sxx, safe_n, self.mean_x),
+                                 self._mean_sq(sy, syy, safe_n, self.mean_y))
         return r.reshape(w.shape[0], *self.shape)
 
     @staticmethod
@@ -173,19 +169,11 @@ def pearson_runs(pred, labels) -> np.ndarray:
     return out
 
 
-def _mean_over_defined(r: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Mean over `axis` of the non-NaN values; NaN where all are NaN (no warning)."""
-    defined = ~np.isnan(r)
-    count = defined.sum(axis=axis)
-    total = np.where(defined, r, 0.0).sum(axis=axis)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
 def _statistics(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """r [..., S, E] → (mean statistic [...], per-emotion statistic [..., E]) averaged over the S runs."""
-    per_run_mean = _mean_over_defined(r, axis=-1)           # [..., S]
-    mean = _mean_over_defined(per_run_mean, axis=-1)         # [...]
-    per_emotion = _mean_over_defined(np.swapaxes(r, -1, -2), axis=-1)  # [..., E]
+    per_run_mean = defined_mean(r, axis=-1)           # [..., S]
+    mean = defined_mean(per_run_mean, axis=-1)         # [...]
+    per_emotion = defined_mean(np.swapaxes(r, -1, -2), axis=-1)  # [..., E]
     return mean, per_emotion
 
 

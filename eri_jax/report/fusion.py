@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eri_jax.metrics import MIN_PEARSON_ROWS, is_constant
+from eri_jax.metrics import MIN_PEARSON_ROWS, defined_mean, pearson_from_moments
 
 _TIE_TOL = 1e-12
 
@@ -81,8 +81,9 @@ def _stack(preds: Sequence, what: str) -> np.ndarray:
 def _grid_pearson(preds: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """r of each grid point's fused prediction for one emotion; NaN where undefined. preds [M, n], y [n].
 
-    Undefined by the project's one rule (`metrics`): fewer than 2 rows, or the labels or the fused
-    prediction constant by `metrics.is_constant`.
+    The moment sums of each fused prediction come from the covariance matrix; r and the project's one
+    "undefined" rule (fewer than 2 rows, labels or fused prediction constant) from
+    `metrics.pearson_from_moments`.
     """
     n = y.size
     if n < MIN_PEARSON_ROWS:
@@ -96,20 +97,14 @@ def _grid_pearson(preds: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndar
     z = z - means[:, None]
     cov = z @ z.T
     m = preds.shape[0]
-    var_y = cov[m, m] / n
-    if is_constant(var_y, var_y + means[m] ** 2):
-        return np.full(len(grid), np.nan)
-    var = np.einsum("km,mn,kn->k", grid, cov[:m, :m], grid) / n
-    cxy = grid @ cov[:m, m]
+    sxx = np.einsum("km,mn,kn->k", grid, cov[:m, :m], grid)
+    var = sxx / n
     # The fused variance w^T C w / n carries rounding noise proportional to (sum_m w_m sd_m)^2, its
     # largest possible value, not to the fused values (methods p and -p fuse to exact zeros with a
     # variance of ~1e-17), so that scale joins the fused mean square. At a single-method point it is
     # that method's variance, below its mean square: the test is exactly `metrics.pearson_column`'s.
     mean_sq = np.maximum(var + (grid @ means[:m]) ** 2, (grid @ np.sqrt(np.diag(cov[:m, :m]) / n)) ** 2)
-    defined = ~is_constant(var, mean_sq)
-    r = np.full(len(grid), np.nan)
-    r[defined] = np.clip(cxy[defined] / np.sqrt(var[defined] * n * cov[m, m]), -1.0, 1.0)
-    return r
+    return pearson_from_moments(n, sxx, cov[m, m], grid @ cov[:m, m], mean_sq, cov[m, m] / n + means[m] ** 2)
 
 
 def _pick(scores: np.ndarray) -> int | None:
@@ -146,10 +141,7 @@ def fit_fusion_weights(preds_train: Sequence, labels_train, *, per_emotion: bool
             if best is not None:
                 weights[k], train_r[k] = grid[best], r[best, k]
     else:
-        defined = ~np.isnan(r)
-        mean_r = np.where(defined.any(axis=1),
-                          np.where(defined, r, 0).sum(axis=1) / np.maximum(defined.sum(axis=1), 1), np.nan)
-        best = _pick(mean_r)
+        best = _pick(defined_mean(r, axis=1))
         if best is not None:
             weights[:] = grid[best]
             train_r = r[best]

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from eri_jax.metrics import pearson_jax
+from eri_jax.metrics import defined_mean, pearson_jax
 from eri_jax.sweep import stacked
 from eri_jax.train_step import make_optimizer, masked_mse
 
@@ -117,13 +117,6 @@ class EngineConfig:
             raise ValueError(f"batch sizes must be positive, got {self.batch_size}, {self.eval_batch_size}")
         if self.halve_every < 0:
             raise ValueError(f"halve_every must be >= 0, got {self.halve_every}")
-
-
-def _mean_over_defined(r: jax.Array) -> jax.Array:
-    # mean_pearson_jax's rule on an already computed r (no second pass over the predictions)
-    defined = ~jnp.isnan(r)
-    count = defined.sum()
-    return jnp.where(count > 0, jnp.where(defined, r, 0).sum() / jnp.maximum(count, 1), jnp.nan)
 
 
 def _forward(model: nnx.Module, x: jax.Array, frame_mask: jax.Array | None) -> jax.Array:
@@ -323,7 +316,7 @@ class Engine:
                ) -> tuple[Carry, EpochMetrics]:
         """One run after its training epoch, from its dev predictions: Pearson, the best epoch and params."""
         r = pearson_jax(pred, dev.labels)
-        score = _mean_over_defined(r)
+        score = defined_mean(r, xp=jnp)  # mean_pearson_jax on the r already computed
         better = score > carry.best_score  # False for NaN: an undefined epoch never becomes best
         best_params = jax.tree.map(lambda new, old: jnp.where(better, new, old), params, carry.best_params)
         new = Carry(state=state, best_params=best_params,

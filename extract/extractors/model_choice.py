@@ -15,6 +15,14 @@ What goes into the extractors' cache keys (`ModelChoice.settings`):
                   + a digest of its config and weight file names and sizes; tiny: `tiny-v<version>-s<seed>`
   random_weights  True for miniature (or any `RANDOM_WEIGHTS`-marked) folders
 So another checkpoint, another commit or a rebuilt folder never reuses old features.
+
+The resolver knows no model's internals: it records widths every extractor may ask for (`dims`) and the
+config it read (`ModelChoice.config`), from which a kind's own extractor derives what only it needs
+(e.g. `extractors.wavlm`: the x-vector width and the shortest audio window).
+
+Imports of `extract.models` (torch, transformers), transformers and huggingface_hub stay inside the
+functions that need them: `python -m extract --help` starts without them, and `--models tiny` switches
+the hub off before huggingface_hub reads HF_HUB_OFFLINE.
 """
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -39,14 +48,16 @@ class ModelUnavailable(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class ModelChoice:
-    """One resolved model: where `load_model` finds it, what the cache key records, and its dims."""
+    """One resolved model: where `load_model` finds it, what the cache key records, its dims and config."""
 
     kind: str
     load_from: str  # a hub id or a local folder, as `extract.models.load_model` takes it
     model_id: str
     revision: str | None
     random_weights: bool
-    dims: dict[str, int]  # "hidden" (encoder / chat text width); WavLM: "xvector", "min_samples"
+    dims: dict[str, int]  # "hidden" (encoder / chat text width)
+    # The transformers config read at resolution (no weights), for what a kind's own extractor derives.
+    config: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     def settings(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "revision": self.revision, "random_weights": self.random_weights}
@@ -67,7 +78,7 @@ class ModelRequest:
         if self.mode not in MODES:
             raise ValueError(f"--models must be one of {MODES}, got {self.mode!r}")
         if self.mode == "tiny" and self.names:
-            from extract.models.registry import KINDS
+            from extract.models.registry import KINDS  # deferred: extract.models imports torch and transformers
 
             flags = ", ".join(KINDS[k].cli_flag for k in sorted(self.names))
             raise ValueError(f"{flags} name real models: use them with --models real, not --models tiny")
@@ -81,6 +92,7 @@ def ensure_tiny_models(cache_dir: str | os.PathLike, kinds: Iterable[str] | None
     together never read a half-written model.
     """
     quiet_transformers()
+    # deferred: extract.models imports torch and transformers
     from extract.models import build_tiny
     from extract.models.registry import KINDS
 
@@ -103,7 +115,7 @@ def ensure_tiny_models(cache_dir: str | os.PathLike, kinds: Iterable[str] | None
 
 
 def _tiny_marker(path: Path) -> dict | None:
-    from extract.models import RANDOM_WEIGHTS_FILE
+    from extract.models import RANDOM_WEIGHTS_FILE  # deferred: extract.models imports torch and transformers
 
     try:
         return json.loads((path / RANDOM_WEIGHTS_FILE).read_text())
@@ -112,7 +124,7 @@ def _tiny_marker(path: Path) -> dict | None:
 
 
 def _tiny_is_current(path: Path, kind: str, seed: int) -> bool:
-    from extract.models.tiny import TINY_VERSION
+    from extract.models.tiny import TINY_VERSION  # deferred: extract.models imports torch and transformers
 
     m = _tiny_marker(path)
     return bool(m) and m.get("kind") == kind and m.get("seed") == seed and m.get("tiny_version") == TINY_VERSION
@@ -134,7 +146,7 @@ def resolve_models(kinds: Iterable[str], request: ModelRequest, cache_dir: str |
             config = _read_config(kind, str(folders[kind]), None)
             out[kind] = ModelChoice(kind=kind, load_from=str(folders[kind]), model_id=f"tiny:{kind}",
                                     revision=f"tiny-v{marker.get('tiny_version')}-s{marker.get('seed')}",
-                                    random_weights=True, dims=_dims(kind, config))
+                                    random_weights=True, dims=_dims(kind, config), config=config)
         return out
     unknown = sorted(set(request.names) - set(_kinds()))
     if unknown:
@@ -143,13 +155,14 @@ def resolve_models(kinds: Iterable[str], request: ModelRequest, cache_dir: str |
 
 
 def _kinds() -> dict:
-    from extract.models.registry import KINDS
+    from extract.models.registry import KINDS  # deferred: extract.models imports torch and transformers
 
     return KINDS
 
 
 def resolve_real(kind: str, name_or_path: str | None = None) -> ModelChoice:
     """A real model: its local folder, or its hub id from the local cache (offline) or the hub."""
+    # deferred: extract.models imports torch and transformers
     from extract.models import hub_offline, is_random_weights
     from extract.models.registry import get_kind
 
@@ -165,12 +178,12 @@ def resolve_real(kind: str, name_or_path: str | None = None) -> ModelChoice:
                                    f"written by save_pretrained")
         config = _read_config(kind, str(local), None)
         return ModelChoice(kind=kind, load_from=str(local), model_id=str(local), revision=_folder_digest(local),
-                           random_weights=is_random_weights(local), dims=_dims(kind, config))
+                           random_weights=is_random_weights(local), dims=_dims(kind, config), config=config)
     offline = hub_offline()
     config = _read_config(kind, name, offline)
     commit = _commit(name, offline)
     if offline:
-        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub import try_to_load_from_cache  # deferred: reads HF_HUB_OFFLINE on import
 
         if not any(isinstance(try_to_load_from_cache(name, f, revision=commit), str) for f in _WEIGHT_FILES):
             raise ModelUnavailable(
@@ -178,12 +191,12 @@ def resolve_real(kind: str, name_or_path: str | None = None) -> ModelChoice:
                 f"not, and hub access is off (HF_HUB_OFFLINE). Download it once where the hub is reachable, "
                 f"or pass a local folder with {spec.cli_flag} PATH")
     return ModelChoice(kind=kind, load_from=name, model_id=name, revision=commit, random_weights=False,
-                       dims=_dims(kind, config))
+                       dims=_dims(kind, config), config=config)
 
 
 def _commit(repo: str, offline: bool) -> str | None:
     """The commit whose config.json we read: the name of its `snapshots/<commit>/` folder in the HF cache."""
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download  # deferred: reads HF_HUB_OFFLINE on import
 
     path = Path(hf_hub_download(repo, "config.json", local_files_only=offline))  # just read: it is there
     return path.parent.name if path.parent.parent.name == "snapshots" else None
@@ -191,6 +204,7 @@ def _commit(repo: str, offline: bool) -> str | None:
 
 def _read_config(kind: str, name: str, offline: bool | None):
     """The model's config (no weights); `ModelUnavailable` naming the id and the flag otherwise."""
+    # deferred: transformers, and extract.models (torch)
     from transformers import AutoConfig
 
     from extract.models import ModelNotAvailableError
@@ -216,11 +230,6 @@ def _read_config(kind: str, name: str, offline: bool | None):
 
 
 def _dims(kind: str, config) -> dict[str, int]:
-    if kind == "wavlm":
-        from extract.extractors.wavlm import min_window_samples
-
-        return {"hidden": int(config.hidden_size), "xvector": int(config.xvector_output_dim),
-                "min_samples": min_window_samples(config)}
     if kind == "clip":
         return {"hidden": int(config.projection_dim)}
     if getattr(config, "text_config", None) is not None:
@@ -240,9 +249,7 @@ def _folder_digest(folder: Path) -> str:
 
 def quiet_transformers() -> None:
     """No per-load reports, weight-loading bars or processor-fallback notices: the run has its own bars."""
-    import warnings
-
-    import transformers
+    import transformers  # deferred: seconds to import; only once models are used
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

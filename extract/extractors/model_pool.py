@@ -15,7 +15,7 @@ from tfds_hume.manifest import FeatureSpec
 
 
 def default_device() -> str:
-    import torch
+    import torch  # deferred: torch loads only once a model runs
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -33,7 +33,7 @@ class ModelPool:
         if self._device is None:
             self._device = default_device()
         elif self._device.startswith("cuda"):
-            import torch
+            import torch  # deferred: torch loads only once a model runs
 
             if not torch.cuda.is_available():
                 raise ValueError(f"--device {self._device}: no CUDA device is available (use --device cpu)")
@@ -41,7 +41,7 @@ class ModelPool:
 
     @property
     def dtype_name(self) -> str:
-        from extract.models import default_dtype
+        from extract.models import default_dtype  # deferred: extract.models imports torch and transformers
 
         return str(default_dtype(self.device)).removeprefix("torch.")
 
@@ -53,7 +53,7 @@ class ModelPool:
     def get(self, kind: str) -> tuple[Any, Any]:
         """(model, processor) of `kind`, loaded on first use."""
         if kind not in self._loaded:
-            from extract.models import ModelNotAvailableError, load_model
+            from extract.models import ModelNotAvailableError, load_model  # deferred: imports torch, transformers
 
             c = self.choice(kind)
             quiet_transformers()
@@ -76,7 +76,7 @@ class ModelPool:
         for k in dropped:
             del self._loaded[k]
         if dropped and self._device and self._device.startswith("cuda"):
-            import torch
+            import torch  # deferred: torch loads only once a model runs
 
             torch.cuda.empty_cache()
 

@@ -13,6 +13,9 @@ tile the video's duration (`extract.media.audio_windows`), each -> WavLMForXVect
   under about 5.4 s at 32 windows). Such windows are widened to that length around their centres
   (`audio_windows(min_samples=...)`): they overlap more than 50 %, each still centred on its part of
   the clip, rather than dropping the audio of every short clip.
+
+Both the x-vector width and that shortest window come from the resolved model's config
+(`ModelChoice.config`): the rule lives here, with the WavLM extractor, not in the generic resolver.
 """
 from __future__ import annotations
 
@@ -28,6 +31,11 @@ from tfds_hume.manifest import FeatureSpec
 from tfds_hume.records import ClipRecord
 
 SAMPLE_RATE = 16000
+
+
+def xvector_dim(config) -> int:
+    """Width of WavLMForXVector's x-vector (512 for wavlm-base-plus-sv)."""
+    return int(config.xvector_output_dim)
 
 
 def min_window_samples(config) -> int:
@@ -62,7 +70,7 @@ class WavlmExtractor(ModelExtractor):
                 "output": "xvector-raw"}
 
     def specs(self) -> dict[str, FeatureSpec]:
-        return {"wavlm": self.spec("frame", dim=self.pool.choice("wavlm").dim("xvector"),
+        return {"wavlm": self.spec("frame", dim=xvector_dim(self.pool.choice("wavlm").config),
                                    num_frames=self.num_windows)}
 
     def prepare(self, clip: ClipRecord, media: Media) -> Any:
@@ -75,7 +83,7 @@ class WavlmExtractor(ModelExtractor):
         except NoAudioError as e:
             return Missing(f"{e}")
         start = track.start if source == clip.video else 0.0
-        need = self.pool.choice("wavlm").dims["min_samples"]
+        need = min_window_samples(self.pool.choice("wavlm").config)
         w = audio_windows(track.wave, SAMPLE_RATE, self.num_windows, self.overlap, duration=info.duration,
                           start=start, min_samples=need)
         if not w.mask.any():
@@ -87,10 +95,10 @@ class WavlmExtractor(ModelExtractor):
         return w
 
     def compute(self, prepared: Sequence[Any]) -> list[Output]:
-        from extract.models import wavlm_xvector
+        from extract.models import wavlm_xvector  # deferred: extract.models imports torch and transformers
 
         model, processor = self.model("wavlm")
-        dim = self.pool.choice("wavlm").dim("xvector")
+        dim = xvector_dim(self.pool.choice("wavlm").config)
         out = []
         # One call per clip: a clip's windows share one length, so nothing is padded (padding would
         # depend on which clips share a batch).

@@ -1,19 +1,30 @@
 """One rule for "Pearson r is undefined": numpy metric, jax metric, bootstrap and late fusion agree.
 
-Each implementation is asked for the r of one (predictions, labels) column pair; on the edge cases
-all give NaN, elsewhere all match scipy.stats.pearsonr.
+All of them form moment sums and hand them to one core, `metrics.pearson_from_moments` (and average with
+`metrics.defined_mean`); the core is tested on its own in numpy and jax.numpy. Each implementation is
+then asked for the r of one (predictions, labels) column pair; on the edge cases all give NaN,
+elsewhere all match scipy.stats.pearsonr.
 """
 from __future__ import annotations
 
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
 from eri_jax import stats
-from eri_jax.metrics import CONSTANT_RTOL, UndefinedPearsonWarning, is_constant, pearson_jax, pearson_per_emotion
+from eri_jax.metrics import (
+    CONSTANT_RTOL,
+    UndefinedPearsonWarning,
+    defined_mean,
+    is_constant,
+    pearson_from_moments,
+    pearson_jax,
+    pearson_per_emotion,
+)
 from eri_jax.report.fusion import _grid_pearson, fit_fusion_weights
 
 N = 40
@@ -141,3 +152,37 @@ def test_fused_prediction_that_cancels_to_zero_is_undefined():
     grid = np.array([[0.5, 0.5], [1.0, 0.0]])
     r = _grid_pearson(np.stack([x, -x]), y, grid)  # 0.5 x + 0.5 (-x) = 0 everywhere
     assert np.isnan(r[0]) and r[1] == pytest.approx(scipy_stats.pearsonr(x, y).statistic, abs=1e-12)
+
+
+def _moments(x, y):
+    """(n, sxx, syy, sxy, msx, msy) of one column pair, written out plainly."""
+    dx, dy = x - x.mean(), y - y.mean()
+    return x.size, dx @ dx, dy @ dy, dx @ dy, np.mean(x * x), np.mean(y * y)
+
+
+def test_core_gives_the_same_r_in_numpy_and_jax():
+    # The edge cases whose rows are all labelled (the core sees the rows a caller kept).
+    cases = {name: _case(name) for name in EDGE_CASES[:5]}
+    cases["defined"] = _base()[:2]
+    cases["one row"] = (np.array([0.3]), np.array([0.7]))
+    cols = np.array([_moments(x, y) for x, y in cases.values()]).T  # [6, cases]
+    got_np = pearson_from_moments(*cols)
+    got_jax = np.asarray(jax.jit(lambda *m: pearson_from_moments(*m, xp=jnp))(
+        cols[0].astype(np.int32), *cols[1:].astype(np.float32)))
+    expect_nan = [name != "defined" for name in cases]
+    assert np.isnan(got_np).tolist() == expect_nan and np.isnan(got_jax).tolist() == expect_nan
+    ref = scipy_stats.pearsonr(*cases["defined"]).statistic
+    assert got_np[-2] == pytest.approx(ref, abs=1e-12) and got_jax[-2] == pytest.approx(ref, abs=2e-6)
+
+
+def test_defined_mean_skips_nan_along_an_axis_in_numpy_and_jax():
+    r = np.array([[0.2, np.nan, 0.4], [np.nan, np.nan, np.nan], [0.1, -0.3, 0.5]])
+    for axis in (0, 1, -1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # an all-NaN slice is NaN, without a mean-of-empty warning
+            got = defined_mean(r, axis=axis)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = np.nanmean(r, axis=axis)
+        np.testing.assert_allclose(got, ref, rtol=1e-15)
+        np.testing.assert_allclose(np.asarray(defined_mean(jnp.asarray(r), axis=axis, xp=jnp)), ref, rtol=1e-6)

@@ -14,9 +14,14 @@ import pytest
 
 from extract.cli import MODEL_FLAGS, main
 from extract.configs import ModelOptions
+from extract.extractors.base import Media
 from extract.extractors.model_choice import ModelRequest, ModelUnavailable, resolve_models, resolve_real
 from extract.extractors.model_pool import ModelPool
 from extract.extractors.vit import VitExtractor
+from extract.extractors.wavlm import WavlmExtractor, min_window_samples
+from extract.media import probe
+from tests.extract.media_factory import write_video
+from tfds_hume.records import ClipRecord
 
 MEDIA = Path(__file__).resolve().parents[1] / "data" / "media"
 REPO = Path(__file__).resolve().parents[2]
@@ -133,7 +138,6 @@ def test_wavlm_window_limit_is_the_models_receptive_field(tiny_models):
     """`min_window_samples` is exact: one sample less and the x-vector's std pooling has a single frame."""
     from transformers import WavLMConfig
 
-    from extract.extractors.wavlm import min_window_samples
     from extract.models import load_model, wavlm_xvector
 
     assert min_window_samples(WavLMConfig()) == 5200  # wavlm-base(-plus-sv): 0.325 s at 16 kHz
@@ -144,3 +148,19 @@ def test_wavlm_window_limit_is_the_models_receptive_field(tiny_models):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch warns about the degenerate std
         assert not np.isfinite(wavlm_xvector(model, proc, x[:, :-1])).all()
+
+
+def test_wavlm_extractor_reads_its_rules_from_the_resolved_config(tiny_models, tmp_path):
+    """The generic resolver keeps the config; the WavLM extractor derives its width and shortest window."""
+    choice = resolve_real("wavlm", str(tiny_models / "wavlm"))
+    assert choice.dims == {"hidden": choice.config.hidden_size}  # nothing WavLM-specific in the resolver
+    ex = WavlmExtractor(ModelPool({"wavlm": choice}, "cpu"))
+    assert ex.specs()["wavlm"].dim == choice.config.xvector_output_dim
+    # A 0.2 s clip tiled by 32 half-overlapping windows: about 194 samples each, shorter than the
+    # model's receptive field, so every window is widened to it.
+    need = min_window_samples(choice.config)
+    assert need > 0.2 * 16000 / 16.5
+    video = write_video(tmp_path / "short.mp4", num_frames=2, fps=10, audio_seconds=0.2)
+    clip = ClipRecord(id="short", split="train", labels=np.zeros(1, np.float32), video=video)
+    w = ex.prepare(clip, Media(probe=probe))
+    assert w.windows.shape == (32, need)
