@@ -71,10 +71,12 @@ class Checkpoint:
 
 def load_state_dict(path: str | os.PathLike, *, trust_pickle: bool = False) -> dict[str, np.ndarray]:
     """Read a Perceiver checkpoint into ``{name: float32/int numpy array}`` (prefixes stripped)."""
-    return read_checkpoint(path, trust_pickle=trust_pickle).weights
+    weights = read_checkpoint(path, trust_pickle=trust_pickle).weights
+    _LAST_READ.clear()  # the weights go into a model now: the cache need not hold a second copy
+    return weights
 
 
-# One entry: a run reads its checkpoint for the config and again for the weights (ViPER's is ~1.1 GB).
+# One entry: a run reads its checkpoint for the config, then for the weights (ViPER's is ~1.1 GB).
 _LAST_READ: dict[tuple, Checkpoint] = {}
 
 
@@ -107,6 +109,9 @@ class _StandIn:
     """An object whose class cannot be imported here: it keeps the pickled attributes, nothing else."""
 
     _origin = "?"
+
+    def __init__(self, *args, **kwargs):  # a class pickled as a call with arguments
+        self._args, self._kwargs = args, kwargs
 
     def __setstate__(self, state):
         if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
