@@ -107,7 +107,7 @@ def evaluate_run(run_dir: str | Path, *, split: str = "dev", checkpoint: str = "
     if list(meta.emotions) != list(run_info["emotions"]):
         raise ValueError(f"{cfg.dataset} has emotions {meta.emotions}, the run was trained on "
                          f"{run_info['emotions']}")
-    in_dim = feats.input_dim(cfg.features, meta.features)
+    in_dim = feats.input_dim(cfg.features, meta.features, cfg.block_widths)
     if in_dim != run_info["in_dim"]:
         raise ValueError(f"features {cfg.features} of {cfg.dataset} are {in_dim} wide; the run was "
                          f"trained on {run_info['in_dim']}")

@@ -28,6 +28,8 @@ How selected features become one input (`assemble`):
   (a token with a missing part is masked out, never zero-filled). Only video features: one token.
 - vector models (the probe): video features are used as they are; a frame feature is mean-pooled over
   its valid frames (this is how the probe trains on the demo dataset, which has no video feature).
+- ViPER runs chosen by `--modalities` use ViPER's token layout: the F block is zero-padded to 32 columns
+  (py-feat's 27 + 5, so VATF is 2080 wide), as ViPER's code pads it (token_layout.py).
 - A clip missing any selected feature, or left with no valid token, is dropped from that split with a
   warning naming how many and which (so predictions files list only clips the model could see).
 """
@@ -39,6 +41,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from eri_jax.token_layout import block_padding
 from tfds_hume.feature_names import MODALITY_KEYS, feature_key, find_key
 from tfds_hume.manifest import FeatureSpec
 
@@ -102,15 +105,21 @@ def check_numeric(keys: Sequence[str], specs: dict[str, FeatureSpec], dataset: s
                              f"embedding instead: {', '.join(numeric)}")
 
 
-def input_dim(keys: Sequence[str], specs: dict[str, FeatureSpec]) -> int:
-    """Width of the assembled input (sum of the selected features' dims)."""
-    return int(sum(specs[k].dim for k in keys))
+def input_dim(keys: Sequence[str], specs: dict[str, FeatureSpec],
+              block_widths: dict[str, int] | None = None) -> int:
+    """Width of the assembled input: the selected features' dims, each block padded to `block_widths`
+    (ViPER's token layout, token_layout.py)."""
+    pads = block_padding(keys, {k: specs[k].dim for k in keys}, block_widths)
+    return int(sum(specs[k].dim + pads.get(k, 0) for k in keys))
 
 
-def assemble(data: Any, keys: Sequence[str], specs: dict[str, FeatureSpec], model: str):
+def assemble(data: Any, keys: Sequence[str], specs: dict[str, FeatureSpec], model: str,
+             block_widths: dict[str, int] | None = None):
     """Turn a loaded `SplitData` into a `SplitData` with the single feature `INPUT_KEY` (module docstring).
 
     Token models get float32 [N,T,D] with a frame mask [N,T]; the probe gets float32 [N,D].
+    `block_widths` ({key: width}): blocks narrower than that get zero columns appended (ViPER's token
+    layout: FAU 27 -> 32, see token_layout.py).
     """
     from eri_jax.data import SplitData  # the data module imports jax; keep this module light
 
@@ -122,6 +131,7 @@ def assemble(data: Any, keys: Sequence[str], specs: dict[str, FeatureSpec], mode
     for k in keys:
         missing |= np.asarray(data.missing[k], bool)
     masks = {k: np.asarray(data.frame_masks[k], bool) for k in frame_keys}
+    pads = block_padding(keys, {k: specs[k].dim for k in keys}, block_widths)
     if model in TOKEN_MODELS:
         lengths = {k: data.features[k].shape[1] for k in frame_keys}
         if len(set(lengths.values())) > 1:
@@ -135,6 +145,8 @@ def assemble(data: Any, keys: Sequence[str], specs: dict[str, FeatureSpec], mode
         for k in keys:
             v = np.asarray(data.features[k], np.float32)
             parts.append(v if v.ndim == 3 else np.repeat(v[:, None, :], t, axis=1))
+            if k in pads:
+                parts.append(np.zeros((n, t, pads[k]), np.float32))
         x = np.concatenate(parts, axis=-1)
         missing |= ~token_mask.any(axis=1)
     else:
@@ -147,6 +159,8 @@ def assemble(data: Any, keys: Sequence[str], specs: dict[str, FeatureSpec], mode
                 missing |= count[:, 0] == 0
                 v = np.where(m, v, 0.0).sum(axis=1) / np.maximum(count, 1)
             parts.append(v)
+            if k in pads:
+                parts.append(np.zeros((n, pads[k]), np.float32))
         x = np.concatenate(parts, axis=-1).astype(np.float32)
         token_mask = None
     keep = ~missing

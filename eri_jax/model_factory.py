@@ -79,9 +79,10 @@ def set_output_bias(model: nnx.Module, name: str, label_mean) -> None:
 
 def _load_hf_viper(config: Any, path: str, *, trust_pickle: bool, seed: int, dtype) -> nnx.Module:
     """ViPER holding the parameters of a Hugging Face Perceiver checkpoint (nothing initialised twice)."""
-    from eri_jax.models.viper_import import import_hf_perceiver, load_state_dict
+    from eri_jax.models.viper_import import check_token_width, import_hf_perceiver, load_state_dict
 
     state_dict = load_state_dict(path, trust_pickle=trust_pickle)
+    check_token_width(state_dict, config.d_model, path)
     model = import_hf_perceiver(state_dict, config, num_outputs=config.num_outputs, dropout_seed=seed,
                                 dtype=dtype, param_dtype=jnp.float32)
     if model.config != config:

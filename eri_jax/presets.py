@@ -10,6 +10,8 @@
 | lstm  | demo   | Adam                 | 2e-3  | 16    | 40     | constant            | 32 wide, 2 layers               |
 
 (*) The paper gives neither the probe's batch size nor its hidden width; these are our choice.
+With `--init-from`, ViPER's model size is the checkpoint's and overrides the preset's (printed; see
+`train.checkpoint_model_kwargs`); only the training settings come from the preset.
 (†) The demo ViPER starts with its output bias at the train-label mean (`--output-bias train-mean`):
 from the zero bias of HF's init, the small Perceiver on ~100 clips collapses to predicting the mean
 while learning it (dev Pearson falls from ~0.4 to ~0.1 and recovers slowly); the paper preset keeps

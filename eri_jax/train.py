@@ -43,12 +43,13 @@ from eri_jax import sharding as shd
 from eri_jax.checkpointing import RunCheckpoints
 from eri_jax.model_factory import OUTPUT_BIAS_INITS, build_model, set_output_bias
 from eri_jax.presets import MODELS, OPTIMIZERS, PRESETS, SCHEDULES, get_preset
+from eri_jax.token_layout import viper_block_widths
 from eri_jax.train_step import learning_rate, make_optimizer, make_predict, make_train_step
 
 # Fields that define a run: a rerun with other values under the same run name is refused, not resumed.
 IDENTITY_FIELDS = ("model", "preset", "dataset", "features", "model_kwargs", "optimizer", "lr",
                    "weight_decay", "batch_size", "schedule", "halve_every", "standardize", "output_bias",
-                   "precision", "seed", "init_from")
+                   "precision", "seed", "init_from", "block_widths")
 
 
 class TrainingDiverged(FloatingPointError):
@@ -83,6 +84,10 @@ class TrainConfig:
     output_bias: str = "zero"
     modalities: str | None = None
     text_source: str | None = None
+    # ViPER's token layout: {feature key: width its block is zero-padded to} (token_layout.py).
+    block_widths: dict[str, int] | None = None
+    perceiver_config: str | None = None  # --perceiver-config: the HF config of an --init-from state dict
+    model_source: str | None = None  # with --init-from: where model_kwargs came from
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -139,22 +144,52 @@ def make_config(args: argparse.Namespace, *, synthetic: bool) -> TrainConfig:
         text_source = None
     seed = args.seed if args.seed is not None else 0
     schedule = args.schedule or p.schedule
+    standardize = p.standardize if args.standardize is None else args.standardize
+    model_kwargs, model_source = dict(p.model_kwargs), None
+    if args.init_from and args.model == "viper":
+        if standardize:
+            raise ValueError("--init-from with --standardize: a ViPER checkpoint was trained on raw tokens, and "
+                             "z-scored inputs would not reproduce it; drop --standardize")
+        model_kwargs, model_source = checkpoint_model_kwargs(args, p.model_kwargs, preset_name)
+    elif args.perceiver_config:
+        raise ValueError("--perceiver-config describes the state dict of --init-from (ViPER); pass --init-from too")
     halve_every = args.halve_every if args.halve_every is not None else (p.halve_every or 10)
     return TrainConfig(
         model=args.model, preset=preset_name, dataset=args.dataset, features=keys,
-        model_kwargs=dict(p.model_kwargs), optimizer=args.optimizer or p.optimizer,
+        model_kwargs=model_kwargs, optimizer=args.optimizer or p.optimizer,
         lr=args.lr if args.lr is not None else p.lr,
         weight_decay=args.weight_decay if args.weight_decay is not None else p.weight_decay,
         batch_size=args.batch_size or p.batch_size, epochs=args.epochs or p.epochs, schedule=schedule,
         halve_every=halve_every if schedule == "step" else 0,
-        standardize=p.standardize if args.standardize is None else args.standardize,
+        standardize=standardize,
         # Loaded weights keep their own output bias unless the user asks for the train mean.
         output_bias=args.output_bias or ("zero" if args.init_from else p.output_bias),
         precision=args.precision, seed=seed,
         run_name=args.run_name or default_run_name(args.model, preset_name, keys, seed, modalities,
                                                     text_source),
         data_dir=args.data_dir, workdir=args.workdir, runs_dir=args.runs_dir, init_from=args.init_from,
-        trust_pickle=args.trust_pickle, modalities=modalities, text_source=text_source)
+        trust_pickle=args.trust_pickle, modalities=modalities, text_source=text_source,
+        block_widths=viper_block_widths(modalities, keys) if args.model == "viper" and modalities else None,
+        perceiver_config=args.perceiver_config, model_source=model_source)
+
+
+def checkpoint_model_kwargs(args: argparse.Namespace, preset_kwargs: dict[str, Any],
+                            preset_name: str) -> tuple[dict[str, Any], str]:
+    """ViPER's settings from the --init-from checkpoint (they override the preset's, said aloud)."""
+    from eri_jax.models.viper_import import checkpoint_config
+
+    vcfg, source = checkpoint_config(args.init_from, trust_pickle=args.trust_pickle,
+                                     perceiver_config=args.perceiver_config)
+    kwargs = {f.name: getattr(vcfg, f.name) for f in dataclasses.fields(vcfg)
+              if f.name not in ("d_model", "num_outputs")}  # these come from the data
+    print(f"--init-from: the model is the checkpoint's, from {source}: d_model {vcfg.d_model}, "
+          f"{vcfg.num_latents} latents x {vcfg.d_latents}, {vcfg.num_blocks} block(s) x "
+          f"{vcfg.num_self_attends_per_block} layers, {vcfg.num_self_attention_heads} self-/"
+          f"{vcfg.num_cross_attention_heads} cross-attention heads", file=sys.stderr)
+    overridden = [f"{k} {v} -> {kwargs[k]}" for k, v in preset_kwargs.items() if kwargs.get(k) != v]
+    if overridden:
+        print(f"  (overrides the {preset_name} preset's {', '.join(overridden)})", file=sys.stderr)
+    return kwargs, source
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -174,7 +209,7 @@ def load_inputs(cfg: TrainConfig, split: str, meta: Any, standardizer: feats.Sta
         raw = load_split(split, cfg.features, name=cfg.dataset, data_dir=cfg.data_dir)
     else:
         raw = read_split(split)
-    data = feats.assemble(raw, cfg.features, meta.features, cfg.model)
+    data = feats.assemble(raw, cfg.features, meta.features, cfg.model, cfg.block_widths)
     return standardizer.apply(data) if standardizer is not None else data
 
 
@@ -303,7 +338,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Devi
     if standardizer is not None:
         train_data = standardizer.apply(train_data)
     dev_data = load_inputs(cfg, "dev", meta, standardizer, read_split=read_split)
-    in_dim = feats.input_dim(cfg.features, meta.features)
+    in_dim = feats.input_dim(cfg.features, meta.features, cfg.block_widths)
     emotions = list(meta.emotions)
 
     mesh = shd.batch_mesh(devices)
@@ -427,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", default=None, help="ViPER: Hugging Face Perceiver weights to start from")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow --init-from to unpickle a whole model (only for files you trust)")
+    p.add_argument("--perceiver-config", default=None, metavar="CONFIG.JSON",
+                   help="Hugging Face PerceiverConfig of an --init-from state dict (default: the pickled "
+                        "model's own config, else ViPER's published one where the shapes are ViPER's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
