@@ -44,6 +44,7 @@ from eri_jax.checkpointing import RunCheckpoints
 from eri_jax.model_factory import OUTPUT_BIAS_INITS, build_model, set_output_bias
 from eri_jax.presets import MODELS, OPTIMIZERS, PRESETS, SCHEDULES, get_preset
 from eri_jax.train_step import learning_rate, make_optimizer, make_predict, make_train_step
+from tfds_hume.cli_errors import cli_main
 
 # Fields that define a run: a rerun with other values under the same run name is refused, not resumed.
 IDENTITY_FIELDS = ("model", "preset", "dataset", "features", "model_kwargs", "optimizer", "lr",
@@ -431,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from eri_jax.data import dataset_meta
