@@ -110,6 +110,9 @@ def make_config(args: argparse.Namespace, meta) -> SweepConfig:
             mod_sets = ["+".join(p.modalities)]
     if mod_sets and model != "viper":
         raise ValueError("--modality-sets are ViPER's; pass --feature-sets for the probe")
+    if len(mod_sets) > 1:  # every letter the dataset lacks, named at once (not one set at a time)
+        grid.resolve_modality_set("+".join(dict.fromkeys(c for s in mod_sets for c in s.replace("+", "").upper())),
+                                  mapping, numeric, dataset=args.dataset)
     for s in mod_sets:
         inputs.append(grid.resolve_modality_set(s, mapping, numeric, dataset=args.dataset))
     for s in feature_sets:
