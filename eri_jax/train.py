@@ -447,9 +447,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    dev = result.metrics["dev"]
+    mean = result.metrics["dev"].get("mean_pearson")
     print(f"best epoch {result.best_epoch}/{result.last_epoch}: dev mean Pearson "
-          f"{dev.get('mean_pearson')}; outputs in {Path(cfg.runs_dir) / cfg.run_name}, "
+          f"{'undefined' if mean is None else format(mean, '.4g')}; outputs in {Path(cfg.runs_dir) / cfg.run_name}, "
           f"checkpoints in {cfg.run_dir}")
     return 0
 

@@ -137,7 +137,8 @@ def _summary(name: str, metrics: dict, stats: dict, run_dir: Path) -> str:
     mean = metrics["mean_pearson"]
     lines = [f"{name} ({meta.get('chat_model')}, answers from {meta.get('answers_from')}"
              + (f"; {', '.join(tags)}" if tags else "") + f") on {stats['split']}: "
-             + (f"mean Pearson {mean:.4g}" if mean is not None else "mean Pearson undefined")]
+             + ("no labels in this split, so no Pearson correlation" if metrics["pearson"] is None else
+                f"mean Pearson {mean:.4g}" if mean is not None else "mean Pearson undefined")]
     lines.append(f"  {stats['answers']} answers: all scores {stats['with_all_scores']}, some "
                  f"{stats['with_some_scores']}, none {stats['with_no_score']}, no answer {stats['no_answer']}")
     fill = stats["fill"]
