@@ -12,6 +12,7 @@ value. Orbax writes asynchronously; `RunCheckpoints` is a context manager that w
 """
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,10 @@ def _metric_value(metrics: dict[str, float]) -> float:
     return UNDEFINED_METRIC if v is None or math.isnan(v) else float(v)
 
 
+def _quiet_read_only(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Given directory is read only")
+
+
 class RunCheckpoints:
     """Orbax `CheckpointManager` for one run: save per epoch, keep best + last, restore either."""
 
@@ -96,8 +101,13 @@ class RunCheckpoints:
             best_fn=_metric_value, best_mode="max", preservation_policy=None if read_only else policy,
             max_to_keep=None, create=not read_only, read_only=read_only,
             save_interval_steps=0 if read_only else 1)
-        self._manager = ocp.CheckpointManager(self.directory, options=options,
-                                              item_names=("state", "meta"))
+        absl_log = logging.getLogger("absl")
+        absl_log.addFilter(_quiet_read_only)  # orbax warns on every read-only open; reading is all we ask for
+        try:
+            self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                                  item_names=("state", "meta"))
+        finally:
+            absl_log.removeFilter(_quiet_read_only)
 
     def __enter__(self) -> "RunCheckpoints":
         return self

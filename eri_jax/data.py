@@ -84,13 +84,26 @@ jax.tree_util.register_dataclass(
     Batch, data_fields=["inputs", "frame_masks", "labels", "mask", "index", "missing"], meta_fields=[])
 
 
+def built_datasets(data_dir: str | os.PathLike | None) -> list[str]:
+    """The `name/config` of every dataset built under the TFDS data dir (`<name>/<config>/<version>/`)."""
+    root = paths.data_dir(data_dir)
+    found = {f"{p.parts[-4]}/{p.parts[-3]}" for p in root.glob("*/*/*/dataset_info.json")}
+    return sorted(found)
+
+
 def _builder(name: str, data_dir: str | os.PathLike | None):
     root = paths.data_dir(data_dir)
-    hint = (f"no dataset {name!r} under {root}: build it with `python -m extract` (synthetic demo) or "
-            f"`python -m tfds_hume.build EXPORT_DIR --config CONFIG --data-dir {root}`")
+    built = built_datasets(root)
+    hint = (f"no dataset {name!r} under {root} (built there: {', '.join(built) or 'none'}); build it with "
+            f"`python -m extract` (synthetic demo) or `python -m tfds_hume.build EXPORT_DIR --config CONFIG "
+            f"--data-dir {root}`, or pass --data-dir")
     try:
         builder = tfds.builder(name, data_dir=os.fspath(root))
     except tfds.core.registered.DatasetNotFoundError as e:
+        raise FileNotFoundError(hint) from e
+    except ValueError as e:  # a registered builder (tfds_hume imported) without such a config
+        if "BuilderConfig" not in str(e):
+            raise
         raise FileNotFoundError(hint) from e
     if not builder.is_prepared():  # a registered builder (tfds_hume.hume_reaction imported) with no data
         raise FileNotFoundError(hint)

@@ -25,6 +25,7 @@ from eri_jax.checkpointing import RunCheckpoints
 from eri_jax.model_factory import build_model
 from eri_jax.train import TrainConfig, evaluate_splits, load_inputs
 from eri_jax.train_step import make_optimizer, make_predict
+from tfds_hume.cli_errors import cli_main
 
 
 def abstract_state(cfg: TrainConfig, run_info: dict[str, Any], mesh) -> tuple[Any, Any]:
@@ -66,9 +67,23 @@ def read_run(run_dir: str | Path) -> tuple[TrainConfig, dict[str, Any]]:
     return cfg, run_info
 
 
+def check_checkpoints(cfg: TrainConfig, run_info: dict[str, Any]) -> None:
+    """FileNotFoundError saying where the checkpoints are when `cfg.run_dir` holds none (e.g. runs/<run>)."""
+    steps = Path(cfg.run_dir) / "steps"
+    if steps.is_dir():
+        return
+    saved = Path(run_info.get("workdir") or "checkpoints") / cfg.run_name
+    where = (f"pass --run-dir {saved}" if (saved / "steps").is_dir() else
+             f"they live under <workdir>/{cfg.run_name} (checkpoints/{cfg.run_name} by default; "
+             f"the run was trained with --workdir {run_info.get('workdir')})")
+    raise FileNotFoundError(f"{cfg.run_dir} holds no checkpoints (no steps/ folder; a runs/<run> folder holds "
+                            f"only the evaluation files): {where}")
+
+
 def restore(cfg: TrainConfig, run_info: dict[str, Any], checkpoint: str = "best"):
     """(predict, state, epoch, standardizer, mesh): the run's model restored from checkpoint `best`, `last`
     or an epoch number, its jitted predict function and the standardizer it was trained with."""
+    check_checkpoints(cfg, run_info)
     mesh = shd.batch_mesh()
     shd.check_batch_size(cfg.batch_size, mesh)
     graphdef, template = abstract_state(cfg, run_info, mesh)
@@ -119,6 +134,7 @@ def evaluate_run(run_dir: str | Path, *, split: str = "dev", checkpoint: str = "
                            checkpoint=checkpoint)[split]
 
 
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eri_jax.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--run-dir", required=True, help="the run's checkpoint folder, <workdir>/<run>")
@@ -130,17 +146,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.checkpoint not in ("best", "last") and not args.checkpoint.isdigit():
         p.error(f"--checkpoint must be best, last or an epoch number, got {args.checkpoint!r}")
-    try:
-        metrics = evaluate_run(args.run_dir, split=args.split, checkpoint=args.checkpoint,
-                               dataset=args.dataset, data_dir=args.data_dir, runs_dir=args.runs_dir)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    run = Path(args.run_dir).name
-    print(f"{run} ({args.checkpoint} = epoch {metrics['meta']['epoch']}) on {args.split}: mean Pearson "
-          f"{metrics['mean_pearson']}")
+    metrics = evaluate_run(args.run_dir, split=args.split, checkpoint=args.checkpoint,
+                           dataset=args.dataset, data_dir=args.data_dir, runs_dir=args.runs_dir)
+    cfg, _ = read_run(args.run_dir)
+    print(console_summary(cfg.run_name, args.checkpoint, metrics, Path(args.runs_dir or cfg.runs_dir) / cfg.run_name))
     return 0
 
+
+def console_summary(run: str, checkpoint: str, metrics: dict[str, Any], out_dir: Path) -> str:
+    """One line for the console: numbers to 4 significant digits (the files keep full precision)."""
+    head = f"{run} ({checkpoint} = epoch {metrics['meta']['epoch']}) on {metrics['split']}: "
+    where = f"; files in {out_dir}"
+    if metrics["pearson"] is None:
+        return head + f"no labels in this split, so no Pearson correlation (predictions written){where}"
+    defined = sum(r is not None for r in metrics["pearson"].values())
+    if metrics["mean_pearson"] is None:
+        return head + f"mean Pearson undefined (r undefined for every emotion){where}"
+    return (head + f"mean Pearson {metrics['mean_pearson']:.4g} (over {defined} of {len(metrics['pearson'])} "
+            f"emotions){where}")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -90,19 +90,28 @@ def resolve_features(*, features: Sequence[str] | None = None, modalities: str |
     raise ValueError("no features selected: pass --features k1,k2 or (ViPER) --modalities")
 
 
-def check_numeric(keys: Sequence[str], specs: dict[str, FeatureSpec], dataset: str) -> None:
-    """Every key must be a numeric (frame or video) feature of the dataset; ValueError listing them otherwise."""
-    numeric = sorted(k for k, s in specs.items() if s.kind in ("frame", "video"))
-    for k in keys:
-        if k not in specs:
-            older = find_key(k, specs)  # e.g. `faus`, from a build before the alias table
-            hint = (f"; its {older!r} is this feature under an older key: rebuild it with `python -m extract`"
-                    if older else "")
-            raise ValueError(f"dataset {dataset} has no feature {k!r}; it has: {', '.join(sorted(specs))} "
-                             f"(numeric: {', '.join(numeric)}){hint}")
-        if specs[k].kind not in ("frame", "video"):
-            raise ValueError(f"feature {k!r} of {dataset} is {specs[k].kind}, not numeric; pick an "
-                             f"embedding instead: {', '.join(numeric)}")
+# What stands in for a missing feature in the closest working --features (the demo set's pixels for ViT).
+STAND_INS = {"vit": "pixels"}
+
+
+def check_numeric(keys: Sequence[str], specs: dict[str, FeatureSpec], dataset: str, *, flag: str = "--features",
+                  sep: str = ",") -> None:
+    """Every key must be a numeric (frame or video) feature of the dataset; ValueError listing every one that
+    is not (all at once) with the closest `flag` value that works (keys joined by `sep`)."""
+    numeric = [k for k, s in specs.items() if s.kind in ("frame", "video")]
+    absent = [k for k in keys if k not in specs]
+    not_numeric = [k for k in keys if k in specs and k not in numeric]
+    if not absent and not not_numeric:
+        return
+    closest = list(dict.fromkeys(k if k in numeric else STAND_INS.get(k) for k in keys))
+    closest = [k for k in closest if k in numeric] or numeric
+    problems = ([f"has no feature{'s' * (len(absent) > 1)} {', '.join(map(repr, absent))}"] if absent else []) + (
+        [f"{k!r} is {specs[k].kind}, not numeric" for k in not_numeric])
+    older = {k: find_key(k, specs) for k in absent}  # e.g. `faus`, from a build before the alias table
+    problems += [f"its {o!r} is {k!r} under an older key: rebuild it with `python -m extract`"
+                 for k, o in older.items() if o]
+    raise ValueError(f"dataset {dataset}: {'; '.join(problems)}. Its numeric features: {', '.join(numeric)}. "
+                     f"Closest that works: {flag} {sep.join(closest)}")
 
 
 def input_dim(keys: Sequence[str], specs: dict[str, FeatureSpec],

@@ -45,6 +45,7 @@ from eri_jax.model_factory import OUTPUT_BIAS_INITS, build_model, set_output_bia
 from eri_jax.presets import MODELS, OPTIMIZERS, PRESETS, SCHEDULES, get_preset
 from eri_jax.token_layout import viper_block_widths
 from eri_jax.train_step import learning_rate, make_optimizer, make_predict, make_train_step
+from tfds_hume.cli_errors import cli_main
 
 # Fields that define a run: a rerun with other values under the same run name is refused, not resumed.
 IDENTITY_FIELDS = ("model", "preset", "dataset", "features", "model_kwargs", "optimizer", "lr",
@@ -469,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from eri_jax.data import dataset_meta
@@ -483,9 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    dev = result.metrics["dev"]
+    mean = result.metrics["dev"].get("mean_pearson")
     print(f"best epoch {result.best_epoch}/{result.last_epoch}: dev mean Pearson "
-          f"{dev.get('mean_pearson')}; outputs in {Path(cfg.runs_dir) / cfg.run_name}, "
+          f"{'undefined' if mean is None else format(mean, '.4g')}; outputs in {Path(cfg.runs_dir) / cfg.run_name}, "
           f"checkpoints in {cfg.run_dir}")
     return 0
 

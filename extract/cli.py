@@ -22,6 +22,7 @@ from extract.configs import (BATCH_DEFAULTS, CONFIGS, MAX_NEW_TOKENS, MODEL_EXTR
 from extract.extractors.model_choice import MODES, ModelRequest
 from extract.extractors.query import QUERY_PROMPT
 from tfds_hume import paths
+from tfds_hume.cli_errors import cli_main
 
 LAYOUTS = ("auto", "muse", "abaw5", "csv")
 SYNTHETIC_LAYOUTS = ("muse", "abaw5")
@@ -95,6 +96,7 @@ def model_options(args: argparse.Namespace) -> ModelOptions:
                         query_prompt=args.query_prompt, llava_prompt=args.llava_prompt, pooling=args.vllava_pooling)
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.limit is not None and args.limit < 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 
 from tfds_hume import paths
+from tfds_hume.cli_errors import cli_main
 from tfds_hume.hume_reaction import Builder, HumeReactionConfig
 from tfds_hume.manifest import Manifest
 
@@ -56,7 +58,8 @@ def build(export_dir: str | os.PathLike, *, config: str | HumeReactionConfig = "
     return Path(builder.data_dir)
 
 
-def main(argv: list[str] | None = None) -> None:
+@cli_main
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tfds_hume.build", description=__doc__.splitlines()[0])
     p.add_argument("export_dir", help="folder holding manifest.json (written by `python -m extract`)")
     p.add_argument("--config", default="demo", choices=sorted(Builder.builder_configs),
@@ -68,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     info = tfds.builder_from_directory(os.fspath(out)).info
     counts = ", ".join(f"{k} {v.num_examples}" for k, v in info.splits.items())
     print(f"{info.full_name} ({counts}) in {out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,8 +11,9 @@ member has one. Rerunning resumes: finished folds are kept (run.py lists the fil
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
+
+from tfds_hume.cli_errors import cli_main, error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from eri_jax.crossfit.run import crossfit
@@ -39,11 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = crossfit(args.run_dir, folds=args.folds, seed=args.seed, runs_dir=args.runs_dir,
                           data_dir=args.data_dir, keep_checkpoints=args.keep_checkpoints,
                           progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, TrainingDiverged) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except TrainingDiverged as e:  # a fold model diverged: say which, as train does
+        return error(e)
     s = result.summary
+    oof = "undefined" if s["oof_mean_pearson"] is None else f"{s['oof_mean_pearson']:.4g}"  # files: full
     print(f"{s['run']}: {s['n_clips']} train clips in {s['folds']} folds (seed {s['seed']}), "
-          f"{len(result.trained)} fold(s) trained now; out-of-fold mean Pearson {s['oof_mean_pearson']}; "
+          f"{len(result.trained)} fold(s) trained now; out-of-fold mean Pearson {oof}; "
           f"wrote {result.path}")
     return 0

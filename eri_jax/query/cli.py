@@ -4,11 +4,12 @@
     python -m eri_jax.query --run --models tiny|real [--chat-model vllava|qwen2vl|llava] [--model-id ID|PATH]
                             [--prompt P] [--max-new-tokens N] [--batch-size B] [--cache-dir C] [--data-root R]
 
-Answers come from the dataset's `query_answer` feature (`--from-dataset`, the default when the dataset
-has it) or from a chat model asked now (`--run`, the default otherwise; cached and resumable like
-`python -m extract`). Each answer is parsed into one score per emotion (`eri_jax.query.parse_scores`);
-a score the answer does not give is filled with the train split's mean label of that emotion
-(`--fill train-mean`, default) or a constant (`--fill 0.5`). Outputs go to `<runs-dir>/<run-name>/`
+Answers come from the dataset's `query_answer` feature (`--from-dataset`, the default) or from a chat
+model asked now (`--run`; cached and resumable like `python -m extract`). On a dataset without stored
+answers (the demo set) any `--run` option implies `--run`, and none is an error that shows both ways
+forward. Each answer is parsed into one score per emotion (`eri_jax.query.parse_scores`); a score the
+answer does not give is filled with the train split's mean label of that emotion (`--fill train-mean`,
+default) or a constant (`--fill 0.5`). Outputs go to `<runs-dir>/<run-name>/`
 (default `runs/query-<chat model>/`): the standard evaluation files (`meta.model` = "query") plus
 query_answers_<split>.csv (raw answers and parsed scores) and query_stats_<split>.json / .md (missing
 counts, fill values, and the most frequent value per emotion, i.e. how degenerate the answers are).
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from eri_jax.query.run import DEFAULT_DATASET
+from tfds_hume.cli_errors import cli_main
 
 CHAT_MODELS = ("vllava", "qwen2vl", "llava")  # = extract.extractors.query.CHAT_KINDS (kept here for a fast --help)
 RUN_ONLY = ("chat_model", "models", "model_id", "prompt", "max_new_tokens", "batch_size", "device", "cache_dir",
@@ -44,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--from-dataset", action="store_true",
                       help="evaluate the answers stored in the dataset (query_answer); default when it has them")
     mode.add_argument("--run", action="store_true",
-                      help="ask a chat model now (default when the dataset has no answers)")
+                      help="ask a chat model now (implied by --models, --chat-model, ... on a dataset without "
+                           "stored answers)")
     r = p.add_argument_group("--run: asking a model")
     r.add_argument("--chat-model", choices=CHAT_MODELS, default=None, help="model kind (default vllava)")
     r.add_argument("--models", choices=("real", "tiny"), default=None,
@@ -86,10 +89,12 @@ def run(args: argparse.Namespace) -> int:
     constant = _fill_arg(args.fill)
     given = [f"--{k.replace('_', '-')}" for k in RUN_ONLY if getattr(args, k) is not None]
     use_model = args.run
-    if not args.run and not args.from_dataset:
-        use_model = not qrun.has_answers(args.dataset, args.data_dir)
-        if use_model:
-            print(f"{args.dataset} holds no query_answer: asking the model (--run)", file=sys.stderr)
+    if not args.run and not args.from_dataset and not qrun.has_answers(args.dataset, args.data_dir):
+        if not given:  # asking a model is never a silent default: the paper's is a 7B download
+            raise ValueError(no_answers_message(args.dataset))
+        use_model = True
+        print(f"{args.dataset} holds no stored answers: asking the model ({', '.join(given)} imply --run)",
+              file=sys.stderr)
     if not use_model and given:
         raise ValueError(f"{', '.join(given)} only apply with --run (asking a model); the dataset's stored answers "
                          "are evaluated as they are")
@@ -118,6 +123,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def no_answers_message(dataset: str) -> str:
+    """What to do when `dataset` holds no stored answers (the demo dataset never does)."""
+    return (f"{dataset} holds no stored query answers (feature query_answer). Either ask a random miniature "
+            f"model now, for a demo: --run --models tiny; or, after a full extraction (`python -m extract "
+            f"--config full`), evaluate the answers it stored: --dataset {DEFAULT_DATASET}")
+
+
 def _summary(name: str, metrics: dict, stats: dict, run_dir: Path) -> str:
     meta = stats["meta"]
     tags = [t for t, on in (("SYNTHETIC data", meta.get("synthetic")),
@@ -125,22 +137,19 @@ def _summary(name: str, metrics: dict, stats: dict, run_dir: Path) -> str:
     mean = metrics["mean_pearson"]
     lines = [f"{name} ({meta.get('chat_model')}, answers from {meta.get('answers_from')}"
              + (f"; {', '.join(tags)}" if tags else "") + f") on {stats['split']}: "
-             + (f"mean Pearson {mean:.4f}" if mean is not None else "mean Pearson undefined")]
+             + ("no labels in this split, so no Pearson correlation" if metrics["pearson"] is None else
+                f"mean Pearson {mean:.4g}" if mean is not None else "mean Pearson undefined")]
     lines.append(f"  {stats['answers']} answers: all scores {stats['with_all_scores']}, some "
                  f"{stats['with_some_scores']}, none {stats['with_no_score']}, no answer {stats['no_answer']}")
     fill = stats["fill"]
     for e, s in stats["per_emotion"].items():
         top = ("" if s["most_frequent"] is None else f"; most frequent {s['most_frequent']:g} in "
                f"{s['most_frequent_count']} ({100 * s['share_of_answers']:.1f} %)")
-        lines.append(f"  {e:<14} parsed {s['parsed']}, missing {s['missing']} -> {fill['values'][e]:.4f}{top}")
+        lines.append(f"  {e:<14} parsed {s['parsed']}, missing {s['missing']} -> {fill['values'][e]:.4g}{top}")
     lines.append(f"  fill: {fill['method']}; files in {run_dir}")
     return "\n".join(lines)
 
 
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as e:  # bad input, missing dataset or model: a message, no trace
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run(parser().parse_args(argv))

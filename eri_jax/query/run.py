@@ -110,7 +110,7 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
     from extract.cache import ProbeCache, dataset_features_dir
     from extract.configs import BATCH_DEFAULTS, MAX_NEW_TOKENS, TINY_MAX_NEW_TOKENS
     from extract.extractors import run_extractor
-    from extract.extractors.model_choice import ModelRequest, ModelUnavailable, resolve_models
+    from extract.extractors.model_choice import ModelRequest, resolve_models
     from extract.extractors.model_pool import ModelPool
     from extract.extractors.query import QUERY_PROMPT
     from eri_jax.data import dataset_meta, load_split
@@ -133,11 +133,9 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
               {"data_root": str(root.resolve()), "layout": layout})
     features_dir = dataset_features_dir(cache_dir, dmeta.dataset, source)
 
-    request = ModelRequest(mode=models, names={chat_model: model_id} if model_id else {}, device=device)
-    try:
-        pool = ModelPool(resolve_models([chat_model], request, cache_dir), request.device)
-    except ModelUnavailable as e:  # its message names extract's flag; this command takes --model-id
-        raise ModelUnavailable(f"{e} (here: --model-id PATH)") from None
+    request = ModelRequest(mode=models, names={chat_model: model_id} if model_id else {}, device=device,
+                           flags={chat_model: "--model-id"})  # errors name this command's flag
+    pool = ModelPool(resolve_models([chat_model], request, cache_dir), request.device)
     pool.device  # an unusable --device is an error now, before any work
     default_tokens = TINY_MAX_NEW_TOKENS if models == "tiny" else MAX_NEW_TOKENS
     extractor = make_query_extractor(chat_model, pool, prompt=prompt or QUERY_PROMPT,

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tfds_hume.cli_errors import cli_main
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m eri_jax.report", description=__doc__.split("\n\n")[0],
@@ -31,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from eri_jax.report.build import build_report, main_summary
@@ -39,16 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from eri_jax.report.rows import load_rows
 
     out = Path(args.out) if args.out else Path(args.runs_dir) / "report"
-    try:
-        if args.n_boot < 1 or not 0 < args.ci < 1:
-            raise ValueError(f"--n-boot must be >= 1 and --ci in (0, 1), got {args.n_boot} and {args.ci}")
-        rows = load_rows(args.rows)
-        data = load_dataset_labels(args.dataset, args.data_dir)
-        report = build_report(args.runs_dir, out, data, rows=rows, split=args.split,
-                              boot=BootstrapSettings(n_boot=args.n_boot, seed=args.seed, ci=args.ci))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.n_boot < 1 or not 0 < args.ci < 1:
+        raise ValueError(f"--n-boot must be >= 1 and --ci in (0, 1), got {args.n_boot} and {args.ci}")
+    rows = load_rows(args.rows)
+    data = load_dataset_labels(args.dataset, args.data_dir)
+    report = build_report(args.runs_dir, out, data, rows=rows, split=args.split,
+                          boot=BootstrapSettings(n_boot=args.n_boot, seed=args.seed, ci=args.ci))
     print(main_summary(report, out))
     return 0
 

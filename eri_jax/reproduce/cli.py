@@ -32,6 +32,7 @@ from pathlib import Path
 from eri_jax.reproduce import execute
 from eri_jax.reproduce.plan import (DEFAULT_DEMO_CLIPS, DEFAULT_DEMO_FOLDS, DEFAULT_FOLDS, REPORT_DIR, Options,
                                     build_plan)
+from tfds_hume.cli_errors import cli_main
 
 PLAN_FILE = "reproduce_plan.json"
 
@@ -118,13 +119,10 @@ def check_runs_dir(o: Options) -> None:
     path.write_text(json.dumps(identity(o), indent=1) + "\n")
 
 
+@cli_main
 def main(argv: Sequence[str] | None = None, *, runner: execute.Runner = execute.subprocess_runner) -> int:
     args = parser().parse_args(argv)
-    try:
-        o = options(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    o = options(args)
     plan = build_plan(o)
     mode = ("DEMO: synthetic set, tiny random-weight models, demo presets" if o.demo
             else f"real data in {o.data_root}: --models real, paper presets (GPU expected)")
@@ -134,11 +132,7 @@ def main(argv: Sequence[str] | None = None, *, runner: execute.Runner = execute.
             state = "done, would skip" if step.is_done() else step.resume
             print(f"[{k}/{len(plan)}] {step.name}  ({state})\n  $ {execute.shlex.join(execute.command(step))}")
         return 0
-    try:
-        check_runs_dir(o)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    check_runs_dir(o)
     info = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(o).items()} | identity(o)}
     timings_path = o.runs_dir / REPORT_DIR / "timings.json"
     try:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from eri_jax.presets import OPTIMIZERS, PRESETS, SCHEDULES, get_preset
 from eri_jax.sweep import grid
 from eri_jax.sweep.runner import SweepConfig, run_sweep
+from tfds_hume.cli_errors import cli_main
 
 SWEEP_MODELS = ("probe", "viper")
 
@@ -109,6 +110,9 @@ def make_config(args: argparse.Namespace, meta) -> SweepConfig:
             mod_sets = ["+".join(p.modalities)]
     if mod_sets and model != "viper":
         raise ValueError("--modality-sets are ViPER's; pass --feature-sets for the probe")
+    if len(mod_sets) > 1:  # every letter the dataset lacks, named at once (not one set at a time)
+        grid.resolve_modality_set("+".join(dict.fromkeys(c for s in mod_sets for c in s.replace("+", "").upper())),
+                                  mapping, numeric, dataset=args.dataset)
     for s in mod_sets:
         inputs.append(grid.resolve_modality_set(s, mapping, numeric, dataset=args.dataset))
     for s in feature_sets:
@@ -139,22 +143,19 @@ def make_config(args: argparse.Namespace, meta) -> SweepConfig:
         modality_map={k: v for k, v in mapping.items() if k in used_letters})
 
 
+@cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from eri_jax.data import dataset_meta
 
-    try:
-        meta = dataset_meta(args.dataset, args.data_dir)
-        cfg = make_config(args, meta)
-        n_runs = len(cfg.inputs) * len(cfg.activations) * len(cfg.lrs) * len(cfg.seeds)
-        print(f"sweep: {cfg.model} ({cfg.preset} preset) on {cfg.dataset} "
-              f"[{'synthetic' if meta.synthetic else meta.dataset}]: {n_runs} runs = "
-              f"{len(cfg.inputs)} input set(s) x {len(cfg.activations)} activation(s) x {len(cfg.lrs)} lr(s) "
-              f"x {len(cfg.seeds)} seed(s), {cfg.epochs} epochs", file=sys.stderr)
-        result = run_sweep(cfg, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    meta = dataset_meta(args.dataset, args.data_dir)
+    cfg = make_config(args, meta)
+    n_runs = len(cfg.inputs) * len(cfg.activations) * len(cfg.lrs) * len(cfg.seeds)
+    print(f"sweep: {cfg.model} ({cfg.preset} preset) on {cfg.dataset} "
+          f"[{'synthetic' if meta.synthetic else meta.dataset}]: {n_runs} runs = "
+          f"{len(cfg.inputs)} input set(s) x {len(cfg.activations)} activation(s) x {len(cfg.lrs)} lr(s) "
+          f"x {len(cfg.seeds)} seed(s), {cfg.epochs} epochs", file=sys.stderr)
+    result = run_sweep(cfg, progress=not args.no_progress)
     from pathlib import Path
 
     print((Path(cfg.out) / "summary.md").read_text())

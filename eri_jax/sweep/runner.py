@@ -161,7 +161,7 @@ def load_group_data(cfg: SweepConfig, meta: Any) -> dict[tuple[str, ...], tuple[
     from eri_jax.data import load_split
 
     keys = list(dict.fromkeys(k for inp in cfg.inputs for k in inp.features))
-    feats.check_numeric(keys, meta.features, cfg.dataset)
+    feats.check_numeric(keys, meta.features, cfg.dataset, flag="--feature-sets", sep="+")
     for split in ("train", "dev"):
         if not meta.splits.get(split):
             raise ValueError(f"dataset {cfg.dataset} has no {split} split (splits: {meta.splits})")

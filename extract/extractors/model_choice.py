@@ -68,11 +68,15 @@ class ModelChoice:
 
 @dataclasses.dataclass
 class ModelRequest:
-    """What the user asked for: `mode` real|tiny, per-kind ids or folders (real only), device (None: auto)."""
+    """What the user asked for: `mode` real|tiny, per-kind ids or folders (real only), device (None: auto).
+
+    `flags`: the calling command's flag per kind for its error messages (default: `python -m extract`'s).
+    """
 
     mode: str = "real"
     names: dict[str, str] = dataclasses.field(default_factory=dict)
     device: str | None = None
+    flags: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -151,7 +155,7 @@ def resolve_models(kinds: Iterable[str], request: ModelRequest, cache_dir: str |
     unknown = sorted(set(request.names) - set(_kinds()))
     if unknown:
         raise ValueError(f"unknown model kinds {unknown}")
-    return {kind: resolve_real(kind, request.names.get(kind)) for kind in kinds}
+    return {kind: resolve_real(kind, request.names.get(kind), flag=request.flags.get(kind)) for kind in kinds}
 
 
 def _kinds() -> dict:
@@ -160,13 +164,19 @@ def _kinds() -> dict:
     return KINDS
 
 
-def resolve_real(kind: str, name_or_path: str | None = None) -> ModelChoice:
-    """A real model: its local folder, or its hub id from the local cache (offline) or the hub."""
+def resolve_real(kind: str, name_or_path: str | None = None, *, flag: str | None = None) -> ModelChoice:
+    """A real model: its local folder, or its hub id from the local cache (offline) or the hub.
+
+    Offline, or when the hub does not answer a quick probe (`extract.models.hub`), only the local cache
+    is read, so a missing model fails at once. `flag` names the option that takes a local folder.
+    """
     # deferred: extract.models imports torch and transformers
     from extract.models import hub_offline, is_random_weights
+    from extract.models.hub import why_offline
     from extract.models.registry import get_kind
 
     spec = get_kind(kind)
+    flag = flag or spec.cli_flag
     name = name_or_path or spec.default_id
     local = Path(name).expanduser()
     if local.is_dir():
@@ -174,13 +184,13 @@ def resolve_real(kind: str, name_or_path: str | None = None) -> ModelChoice:
         weights = [f for f in _WEIGHT_FILES if (local / f).is_file()]
         if not (local / "config.json").is_file() or not weights:
             raise ModelUnavailable(f"{kind} model folder {local} lacks config.json or weights "
-                                   f"({' / '.join(_WEIGHT_FILES)}); pass {spec.cli_flag} with a folder "
+                                   f"({' / '.join(_WEIGHT_FILES)}); pass {flag} with a folder "
                                    f"written by save_pretrained")
-        config = _read_config(kind, str(local), None)
+        config = _read_config(kind, str(local), None, flag)
         return ModelChoice(kind=kind, load_from=str(local), model_id=str(local), revision=_folder_digest(local),
                            random_weights=is_random_weights(local), dims=_dims(kind, config), config=config)
     offline = hub_offline()
-    config = _read_config(kind, name, offline)
+    config = _read_config(kind, name, offline, flag)
     commit = _commit(name, offline)
     if offline:
         from huggingface_hub import try_to_load_from_cache  # deferred: reads HF_HUB_OFFLINE on import
@@ -188,8 +198,8 @@ def resolve_real(kind: str, name_or_path: str | None = None) -> ModelChoice:
         if not any(isinstance(try_to_load_from_cache(name, f, revision=commit), str) for f in _WEIGHT_FILES):
             raise ModelUnavailable(
                 f"{kind} model {name!r}: its config is in the local Hugging Face cache but its weights are "
-                f"not, and hub access is off (HF_HUB_OFFLINE). Download it once where the hub is reachable, "
-                f"or pass a local folder with {spec.cli_flag} PATH")
+                f"not, and {why_offline()}. Download it once where the hub is reachable, "
+                f"or pass a local folder with {flag} PATH")
     return ModelChoice(kind=kind, load_from=name, model_id=name, revision=commit, random_weights=False,
                        dims=_dims(kind, config), config=config)
 
@@ -202,7 +212,7 @@ def _commit(repo: str, offline: bool) -> str | None:
     return path.parent.name if path.parent.parent.name == "snapshots" else None
 
 
-def _read_config(kind: str, name: str, offline: bool | None):
+def _read_config(kind: str, name: str, offline: bool | None, flag: str | None = None):
     """The model's config (no weights); `ModelUnavailable` naming the id and the flag otherwise."""
     # deferred: transformers, and extract.models (torch)
     from transformers import AutoConfig
@@ -212,19 +222,20 @@ def _read_config(kind: str, name: str, offline: bool | None):
     from extract.models.registry import get_kind
 
     spec = get_kind(kind)
+    flag = flag or spec.cli_flag
     local = Path(name).expanduser().is_dir()
     if not local and _looks_like_path(name):
-        raise ModelUnavailable(f"{kind} model folder {name} does not exist; pass {spec.cli_flag} PATH with a "
+        raise ModelUnavailable(f"{kind} model folder {name} does not exist; pass {flag} PATH with a "
                                f"folder written by save_pretrained")
     hub = {} if local else {"local_files_only": bool(offline)}
     try:
         config = AutoConfig.from_pretrained(name, **hub)
     except (OSError, ValueError) as e:  # missing files / no network (OSError), unreadable config (ValueError)
-        err: ModelNotAvailableError = _not_available(spec, name, hub, bool(offline), e)
+        err: ModelNotAvailableError = _not_available(spec, name, hub, bool(offline), e, flag)
         raise ModelUnavailable(str(err)) from None
     if config.model_type != spec.model_type:
         where = f"folder {name}" if local else f"Hugging Face id {name!r}"
-        raise ModelUnavailable(f"{where} holds a {config.model_type!r} model but {spec.cli_flag} needs a "
+        raise ModelUnavailable(f"{where} holds a {config.model_type!r} model but {flag} needs a "
                                f"{spec.model_type!r} one")
     return config
 

@@ -14,18 +14,13 @@ import transformers
 from transformers import AutoConfig, AutoFeatureExtractor, AutoImageProcessor, AutoProcessor, AutoTokenizer
 
 from .chat_processor import ChatProcessor
+from .hub import hub_offline, why_offline
 from .qwen_chat import QwenChatProcessor, read_video_settings
 from .registry import ModelKind, get_kind
 
 
 class ModelNotAvailableError(RuntimeError):
     """The model could not be found (not cached offline, no such folder) or is of the wrong kind."""
-
-
-def hub_offline() -> bool:
-    """True when the environment forbids Hugging Face hub access (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 def default_dtype(device: str | torch.device) -> torch.dtype:
@@ -49,8 +44,8 @@ def load_model(
 ):
     """(model, processor) for `kind` (vit, wavlm, clip, roberta, vllava, llava, qwen2vl), in eval mode.
 
-    `name_or_path` defaults to the kind's paper model. `local_files_only` defaults to the HF offline
-    environment variables. Raises `ModelNotAvailableError` naming the id and the CLI flag that takes a
+    `name_or_path` defaults to the kind's paper model. `local_files_only` defaults to `hub_offline()`
+    (the HF offline variables, or a hub that did not answer a quick probe: see hub.py). Raises `ModelNotAvailableError` naming the id and the CLI flag that takes a
     local folder when the model is not available. The processor is the transformers one, except for the
     chat models, which get a `ChatProcessor` or `QwenChatProcessor` (see chat_processor.py and qwen_chat.py
     for why).
@@ -121,12 +116,15 @@ def _load_processor(spec: ModelKind, name: str, config, hub: dict):
     raise ValueError(f"unknown processor kind {spec.processor!r}")
 
 
-def _not_available(spec: ModelKind, name: str, hub: dict, offline: bool, err: Exception) -> ModelNotAvailableError:
+def _not_available(spec: ModelKind, name: str, hub: dict, offline: bool, err: Exception,
+                   flag: str | None = None) -> ModelNotAvailableError:
+    """The error for a model that could not be read; `flag` is the calling command's flag (default the kind's)."""
+    flag = flag or spec.cli_flag
     if not hub:
         return ModelNotAvailableError(f"cannot load {spec.name} model from folder {name}: {err}")
-    how = ("it is not in the local Hugging Face cache and hub access is off (HF_HUB_OFFLINE)" if offline
+    how = (f"it is not in the local Hugging Face cache and {why_offline() or 'hub access is off'}" if offline
            else "it is neither in the local Hugging Face cache nor downloadable now")
     return ModelNotAvailableError(
         f"{spec.name} model {name!r} is not available: {how}. Download it once where the hub is reachable, "
-        f"or pass a local folder with {spec.cli_flag} PATH (underlying error: {type(err).__name__})"
+        f"or pass a local folder with {flag} PATH (underlying error: {type(err).__name__})"
     )
