@@ -29,7 +29,10 @@ def viper_block_widths(modalities: str, keys: Sequence[str]) -> dict[str, int] |
     if len(letters) != len(keys):
         raise ValueError(f"modalities {modalities!r} name {len(letters)} blocks but {len(keys)} features "
                          f"were selected ({', '.join(keys)})")
-    widths = {k: VIPER_BLOCK_WIDTHS[c] for c, k in zip(letters, keys) if c in VIPER_BLOCK_WIDTHS}
+    # A key that stands for several letters (a sweep's `--modality-map A=fau,F=fau`) is not ViPER's layout:
+    # padding it would pad every block it fills, so it is left as it is.
+    widths = {k: VIPER_BLOCK_WIDTHS[c] for c, k in zip(letters, keys)
+              if c in VIPER_BLOCK_WIDTHS and list(keys).count(k) == 1}
     return widths or None
 
 

@@ -23,6 +23,7 @@ from eri_jax import features as feats
 from eri_jax.checkpointing import flatten_state
 from eri_jax.sweep import engine as eng
 from eri_jax.sweep import grid, outputs, tables
+from eri_jax.token_layout import viper_block_widths
 
 
 FAST_COMPILE = (("xla_backend_optimization_level", 0),)
@@ -170,7 +171,9 @@ def load_group_data(cfg: SweepConfig, meta: Any) -> dict[tuple[str, ...], tuple[
     for inp in cfg.inputs:
         if inp.features in out:
             continue
-        pair = tuple(feats.assemble(raw[s], list(inp.features), meta.features, cfg.model) for s in ("train", "dev"))
+        widths = viper_block_widths(inp.modalities, inp.features) if cfg.model == "viper" and inp.modalities else None
+        pair = tuple(feats.assemble(raw[s], list(inp.features), meta.features, cfg.model, widths)
+                     for s in ("train", "dev"))
         for split, d in zip(("train", "dev"), pair):
             if not len(d.ids) or not np.isfinite(d.labels).any():
                 raise ValueError(f"dataset {cfg.dataset}: the {split} split has no labelled clip with "

@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import json
 import math
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -391,3 +392,28 @@ def test_cli_table6_names_missing_modalities_and_maps_letters_to_demo_features(p
     assert [i.label for i in cfg.inputs] == list(grid.TABLE6_SETS)
     assert cfg.inputs[-1].features == ("pixels", "fau", "vllava_emb_p1", "fau")  # V, A, T, F order
     assert cfg.activations == [None] and cfg.modality_map["T"] == "vllava_emb_p1"
+
+
+def test_table6_viper_inputs_use_vipers_token_layout_like_train(planted_dataset):
+    """A sweep's ViPER modality set pads F to 32 columns as `eri_jax.train` does (token_layout.py); a key
+    that stands for several letters is not ViPER's layout and is left unpadded."""
+    import warnings
+
+    from eri_jax.data import dataset_meta
+    from eri_jax.features import INPUT_KEY
+    from eri_jax.sweep.runner import load_group_data
+
+    name, data_dir = planted_dataset
+    meta = dataset_meta(name, data_dir)
+    mapping = grid.parse_modality_map("V=pixels,A=fau,T=vllava_emb_p1,F=fau")
+    padded = grid.resolve_modality_set("V+F", mapping)
+    shared = grid.resolve_modality_set("V+A+F", mapping)
+    cfg = SimpleNamespace(inputs=[padded, shared], dataset=name, data_dir=data_dir, model="viper")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # clip 00003 has no fau
+        data = load_group_data(cfg, meta)
+    pixels, fau = meta.features["pixels"].dim, meta.features["fau"].dim
+    assert fau < 32
+    x = data[padded.features][0].features[INPUT_KEY]
+    assert x.shape[-1] == pixels + 32 and not x[..., pixels + fau:].any()
+    assert data[shared.features][0].features[INPUT_KEY].shape[-1] == pixels + 2 * fau
