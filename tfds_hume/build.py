@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -55,6 +56,10 @@ def build(export_dir: str | os.PathLike, *, config: str | HumeReactionConfig = "
             return target
         stamp = uuid.uuid4().hex[:8]
         staging = config_dir / f"{_STAGING}{stamp}"
+        if not sys.stderr.isatty():
+            # TFDS draws its bars whatever the output is (tfds.display_progress_bar); keep them out of logs,
+            # as tqdm's own `disable=None` does for ours.
+            tfds.disable_progress_bar()
         try:
             staging.mkdir()
             builder = Builder(config=config, data_dir=staging, manifest=export_dir)
