@@ -38,7 +38,8 @@ PAUSE_ENV = "TFDS_HUME_TEST_PAUSE_AT"
 
 def build(export_dir: str | os.PathLike, *, config: str | HumeReactionConfig = "demo",
           data_dir: str | os.PathLike | None = None, overwrite: bool = True) -> Path:
-    """Build `hume_reaction/<config>` from `<export_dir>/manifest.json`; return the dataset's version folder.
+    """Build `hume_reaction/<config>` from `<export_dir>/manifest.json`; return the dataset's version path
+    (`<data_dir>/hume_reaction/<config>/<version>`, a link to the folder that holds it).
 
     An existing dataset of the same config and version stays readable until the new one replaces it
     (`overwrite=True`) and stays as it is if the build fails; with `overwrite=False` it is kept and returned.

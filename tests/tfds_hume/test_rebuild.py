@@ -2,6 +2,7 @@
 version readable, and the next build removes what the killed one left."""
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -42,13 +43,26 @@ def _killed_build(export: Path, data_dir: Path, point: str) -> None:
             if line.startswith("paused at"):
                 break
         assert line.strip() == f"paused at {point}", proc.stderr.read()[-2000:] if proc.poll() else line
+        assert not _can_lock(data_dir)  # another build would wait for this one
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=60) == -signal.SIGKILL
+        assert _can_lock(data_dir)  # the kernel released the lock with the process
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def _can_lock(data_dir: Path) -> bool:
+    fd = os.open(data_dir / "hume_reaction" / "full", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _entries(data_dir: Path) -> list[str]:
