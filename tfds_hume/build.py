@@ -64,6 +64,9 @@ def build(export_dir: str | os.PathLike, *, config: str | HumeReactionConfig = "
         try:
             staging.mkdir()
             builder = Builder(config=config, data_dir=staging, manifest=export_dir)
+            # TFDS would announce the staging folder ("prepared to .building-*; subsequent calls will reuse
+            # this data"), wrong once the version moves; callers print where the dataset is.
+            builder._log_download_bytes = builder._log_download_done = lambda: None  # pylint: disable=protected-access
             _pause("staging")
             # Nothing is downloaded; the download dir lives in the staging folder so that it goes with it.
             builder.download_and_prepare(

@@ -34,6 +34,7 @@ def test_piped_extract_and_train_print_summaries_not_bars(tmp_path):
                  "--synthetic-clips", "1")
     assert re.search(r"^  pixels +done 3, cached 0, missing 0, failed 0", out, re.M)
     assert "TFDS:   hume_reaction/demo in " in out
+    assert ".building-" not in out  # the dataset is named where it lives, not where it was built
     out = _piped(tmp_path, "eri_jax.train", "--model", "lstm", "--features", "fau", "--data-dir", data,
                  "--epochs", "2", "--workdir", "ck", "--runs-dir", "runs")
     assert re.search(r"^best epoch \d/2: dev mean Pearson ", out, re.M)
