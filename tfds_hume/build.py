@@ -125,8 +125,11 @@ def _recover(target: Path) -> None:
     config_dir = target.parent
     if not os.path.lexists(target):
         pending = [p for p in config_dir.glob(f"{_LINK}*") if p.is_symlink() and p.exists()]
-        if pending:
-            os.replace(pending[0], target)
+        # The former scheme moved the live version to `.replaced-*` while building and lost it when killed;
+        # with no version at `target` that copy is intact (it was only ever renamed).
+        former = [p for p in config_dir.glob(f"{_FORMER}{target.name}-*") if (p / "dataset_info.json").is_file()]
+        if pending or former:
+            os.replace((pending or former)[0], target)
     live = os.readlink(target) if target.is_symlink() else None
     for entry in config_dir.iterdir():
         if entry.name.startswith((_STAGING, _LINK, _TRASH, _FORMER, f".{target.name}-")) and entry.name != live:

@@ -121,3 +121,18 @@ def test_keep_existing_finishes_an_interrupted_swap(tmp_path):
     assert build(export, config="full", data_dir=data_dir, overwrite=False) == live
     assert (_train_labels(data_dir) == 0.75).all()
     assert _entries(data_dir) == sorted(["1.0.0", os.readlink(live)])
+
+
+def test_a_version_lost_by_the_former_scheme_is_restored(tmp_path):
+    """Before links, a rebuild moved the live version to `.replaced-<version>-<hex>` and a kill left it there,
+    with nothing at `<version>`: the next build puts it back (and keeps it, with overwrite=False)."""
+    export, data_dir = tmp_path / "export", tmp_path / "tfds"
+    manifest, _ = make_export(export)
+    _relabel(export, manifest, 0.25)
+    live = build(export, config="full", data_dir=data_dir)
+    folder = live.resolve()
+    live.unlink()
+    os.replace(folder, live.with_name(".replaced-1.0.0-0123abcd"))
+    assert build(export, config="full", data_dir=data_dir, overwrite=False) == live
+    assert (_train_labels(data_dir) == 0.25).all()
+    assert _entries(data_dir) == ["1.0.0"] and not live.is_symlink()  # as the former scheme left it
