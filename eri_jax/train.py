@@ -375,14 +375,14 @@ def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Devi
             log = list(saved_meta["log"])
             print(f"resuming {cfg.run_name} after epoch {start} from {ckpt.directory}", file=sys.stderr)
         epochs_bar = tqdm(range(start + 1, cfg.epochs + 1), initial=start, total=cfg.epochs,
-                          desc=cfg.run_name, disable=not progress, unit="epoch")
+                          desc=cfg.run_name, disable=None if progress else True, unit="epoch")  # None: TTY only
         for epoch in epochs_bar:
             t0 = time.perf_counter()
             lr = learning_rate(state, halve_steps)
             losses = []
             batches = iterate_batches(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed,
                                       epoch=epoch - 1)
-            for batch in tqdm(batches, total=steps_per_epoch, leave=False, disable=not progress,
+            for batch in tqdm(batches, total=steps_per_epoch, leave=False, disable=None if progress else True,
                               desc=f"epoch {epoch}", unit="batch"):
                 state, loss = train_step(state, shd.shard_batch(batch_arrays(batch), mesh))
                 losses.append(loss)

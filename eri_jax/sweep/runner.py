@@ -99,8 +99,8 @@ def train_runs(engine: eng.Engine, runs: Sequence[grid.RunSpec], train: eng.Spli
     for part in grid.chunks(runs, chunk):
         t0 = time.perf_counter()
         carry = engine.init([r.seed for r in part], [r.setting.lr for r in part], activation_indices(part))
-        bar = tqdm(total=epochs, desc=f"{desc} ({len(part)} runs)", unit="epoch", disable=not progress,
-                   leave=False)
+        bar = tqdm(total=epochs, desc=f"{desc} ({len(part)} runs)", unit="epoch", leave=False,
+                   disable=None if progress else True)  # None: on a terminal only
 
         def on_epoch(e: int, m: eng.EpochMetrics) -> None:
             scores = np.asarray(m.dev_mean_pearson)  # waits for the epoch: progress stays truthful

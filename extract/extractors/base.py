@@ -192,7 +192,9 @@ def _prepared(extractor: Extractor, batches: list[list[ClipRecord]], media: Medi
 def _run_pending(extractor: Extractor, specs: dict[str, FeatureSpec], pending: list[ClipRecord],
                  cache: FeatureCache, media: Media, summary: RunSummary, progress: bool, workers: int,
                  prefetch: int) -> None:
-    bar = tqdm(total=len(pending), desc=extractor.name, unit="video", disable=not progress, dynamic_ncols=True)
+    # disable=None: tqdm draws the bar on a terminal only; a log gets the summary line instead.
+    bar = tqdm(total=len(pending), desc=extractor.name, unit="video", disable=None if progress else True,
+               dynamic_ncols=True)
     batches = list(_batches(pending, extractor.batch_size))
     stream = _prepared(extractor, batches, media, workers, prefetch)
     try:

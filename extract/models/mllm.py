@@ -75,7 +75,7 @@ def _generate(model, processor, media, prompt, max_new_tokens, min_new_tokens, b
     texts: list[str] = []
     pools: list[np.ndarray] = []
     bar = tqdm(total=len(media), desc=f"{processor.media} descriptions", unit=processor.media,
-               disable=not progress)
+               disable=None if progress else True)  # None: on a terminal only
     for start in range(0, len(media), batch_size):
         t, p = _generate_batch(model, processor, media[start:start + batch_size],
                                prompts[start:start + batch_size], max_new_tokens, min_new_tokens, pooled, pooling)

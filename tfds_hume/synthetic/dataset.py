@@ -197,7 +197,8 @@ def generate(root, *, layout: str = "muse", clips_per_split: int | Mapping[str, 
         for name in (FAU_FOLDER, VGG_FOLDER):
             (feats_dir / name).mkdir(parents=True, exist_ok=True)
         projection = features.vgg_projection(len(emotions), np.random.default_rng([seed, _DATASET_STREAM, 1]))
-    for plan in tqdm(plans, desc=f"synthetic {layout} clips", unit="clip", disable=not progress):
+    # disable=None: tqdm draws the bar on a terminal only, never into a log.
+    for plan in tqdm(plans, desc=f"synthetic {layout} clips", unit="clip", disable=None if progress else True):
         write_clip_media(media_dir / f"{plan.id}.mp4", plan, seed, emotions, frame_size)
         if layout == "muse":
             write_clip_features(feats_dir, plan, seed, emotions, projection)
