@@ -96,11 +96,13 @@ class DamagedCheckpoint(ValueError):
         self.path = path
 
 
-# TensorStore and orbax name the failing file and the reason in the innermost error's message, e.g.
-# 'OUT_OF_RANGE: Error reading "w/0" in OCDBT database at local file ".../state/": Requested byte
-# range [0, 2291) is not valid for value of size 1261'; orbax wraps it in a bare Exception with the whole
-# TensorStore spec (dozens of lines), so the reason is taken from the innermost error, first line only.
-_FILE_IN_MESSAGE = re.compile(r'(?:local file|file) "([^"]+)"')
+# TensorStore names the failing files and the reason in the innermost error's message, outermost first,
+# e.g. 'OUT_OF_RANGE: Error reading "w/0" in OCDBT database at local file ".../state/": Error reading Byte
+# range [0, 4266) of local file ".../state/d/3b70...": Requested byte range [0, 4266) is not valid for
+# value of size 1000 [tensorstore_spec=...]'; orbax wraps it in a bare Exception with the whole TensorStore
+# spec (dozens of lines). The reason is the innermost error's first line: its status code, the last file it
+# names and what follows that file, without the spec.
+_FILE_IN_MESSAGE = re.compile(r'file "([^"]+)"')
 
 
 def _reason(error: BaseException) -> tuple[str, str | None]:
@@ -109,11 +111,12 @@ def _reason(error: BaseException) -> tuple[str, str | None]:
     while inner.__cause__ is not None or (inner.__context__ is not None and not inner.__suppress_context__):
         inner = inner.__cause__ or inner.__context__
     text = (str(inner).strip().splitlines() or [type(inner).__name__])[0]
-    match = _FILE_IN_MESSAGE.search(text)
-    path = match[1] if match else getattr(inner, "filename", None)
-    if match:  # the file is named on its own: keep the status code and what follows the file name
+    text = re.sub(r"\s*\[tensorstore_spec\b.*$", "", text)
+    matches = list(_FILE_IN_MESSAGE.finditer(text))
+    path = matches[-1][1] if matches else getattr(inner, "filename", None)
+    if matches:  # the file is named on its own: keep the status code and what follows the file name
         code = re.match(r"[A-Z_]+(?=: )", text)
-        text = ((code[0] + ": ") if code else "") + text[match.end():].lstrip(' :')
+        text = ((code[0] + ": ") if code else "") + text[matches[-1].end():].lstrip(' :')
     text = re.sub(r"\s+", " ", text)
     return (text[:300] + "...") if len(text) > 300 else text, path
 
