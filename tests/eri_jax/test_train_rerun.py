@@ -185,3 +185,46 @@ def test_no_checkpoint_restores_is_refused_and_nothing_is_moved(dataset, trained
     assert sorted(int(p.name) for p in (run_dir / "steps").iterdir()) == sorted({log["best_epoch"], EPOCHS})
     with RunCheckpoints(run_dir, read_only=True) as ckpt:
         assert ckpt.latest_epoch() == EPOCHS
+
+
+# A child that trains the run and kills itself with SIGKILL when orbax is about to rename epoch 3's
+# finished temporary folder into place: a kill -9 in the middle of a checkpoint write.
+KILL_DURING_SAVE = """
+import asyncio, json, os, signal, sys, warnings
+from orbax.checkpoint._src.path import atomicity
+from eri_jax import train
+
+finalize = atomicity.AtomicRenameTemporaryPath.finalize
+
+async def killing_finalize(self, *args, **kwargs):
+    if self.get_final().name == "3":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return await finalize(self, *args, **kwargs)
+
+atomicity.AtomicRenameTemporaryPath.finalize = killing_finalize
+warnings.simplefilter("ignore")
+sys.exit(train.main(json.loads(sys.argv[1])))
+"""
+
+
+def test_kill_during_a_checkpoint_write_resumes_bit_identically(dataset, trained, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    root, log = trained
+    args = cli(dataset, tmp_path, "--epochs", str(EPOCHS), "--run-name", "killed")
+    proc = subprocess.run([sys.executable, "-c", KILL_DURING_SAVE, json.dumps(args)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    run_dir = tmp_path / "ck" / "killed"
+    left = sorted(p.name for p in (run_dir / "steps").iterdir())
+    assert any(name.startswith("3.orbax-checkpoint-tmp") for name in left), left  # the half-done write
+
+    rc, err = run(dataset, tmp_path, "killed", EPOCHS, capsys)
+    assert rc == 0, err
+    assert "resuming killed after epoch 2" in err and "does not restore" not in err
+    new_log = json.loads((tmp_path / "runs" / "killed" / "train_log.json").read_text())
+    assert strip_times(new_log) == strip_times(log) and new_log["best_epoch"] == log["best_epoch"]
+    a, b = last_arrays(root / "ck" / "full"), last_arrays(run_dir)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
