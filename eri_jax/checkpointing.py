@@ -186,7 +186,8 @@ class RunCheckpoints:
             out = self._manager.restore(epoch, args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
             meta = dict(out["meta"])
-        except Exception as e:  # noqa: BLE001 -- orbax raises bare Exceptions; the cause is named below
+        except Exception as e:  # noqa: BLE001 -- orbax raises bare Exceptions; the cause is named below.
+            # Whatever the cause, restore_newest moves a step aside only when an older one restores.
             reason, path = _reason(e)
             step_dir = self.directory / str(epoch)
             raise DamagedCheckpoint(
@@ -201,6 +202,8 @@ class RunCheckpoints:
         restored epoch (orbax never saves a step at or below its latest one). If no step restores, nothing
         is moved and `DamagedCheckpoint` says how to start over.
         """
+        if not self._manager.all_steps():
+            raise FileNotFoundError(f"{self.directory} holds no checkpoint")
         damaged: list[DamagedCheckpoint] = []
         for epoch in sorted(self._manager.all_steps(), reverse=True):
             try:
