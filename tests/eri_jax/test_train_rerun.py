@@ -1,6 +1,7 @@
 """Rerunning a training run: a smaller `--epochs` is refused without touching the run, and a checkpoint
 whose data file was truncated after it was written is named in one line; training resumes from the newest
-kept checkpoint that restores (bit-identical to an undamaged run) or refuses with the way out."""
+kept checkpoint that restores (bit-identical to an undamaged run) or refuses with the way out; a kill -9
+during a checkpoint write resumes bit-identically."""
 from __future__ import annotations
 
 import json
