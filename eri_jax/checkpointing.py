@@ -9,11 +9,20 @@ Layout of a run folder `<workdir>/<run>/`:
 Preservation: the latest checkpoint and the best one by `dev_mean_pearson` (higher is better) are
 kept, all others deleted; an epoch whose dev Pearson is undefined (NaN) is ranked below every real
 value. Orbax writes asynchronously; `RunCheckpoints` is a context manager that waits and closes.
+
+Damage: orbax writes a step into a temporary folder and renames it when complete, so a kill during a
+write leaves the previous steps intact. A step damaged after it was written (a truncated or missing
+file: an interrupted copy, a full disk on a network filesystem) raises `DamagedCheckpoint`, one line
+naming the run, the epoch and the file. `restore_newest` then resumes from the newest kept step that
+restores and moves the damaged newer ones to `<run>/damaged/` (kept for inspection, never read again).
 """
 from __future__ import annotations
 
 import logging
 import math
+import re
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +86,40 @@ def unflatten_state(template: Any, flat: dict[str, Any]) -> Any:
 def _abstract(flat: dict[str, Any]) -> dict[str, jax.ShapeDtypeStruct]:
     return {k: jax.ShapeDtypeStruct(np.shape(v), v.dtype, sharding=getattr(v, "sharding", None))
             for k, v in flat.items()}
+
+
+class DamagedCheckpoint(ValueError):
+    """A kept checkpoint step that no longer restores (its files are truncated, missing or corrupt)."""
+
+    def __init__(self, message: str, *, epoch: int, path: Path):
+        super().__init__(message)
+        self.epoch = epoch
+        self.path = path
+
+
+# TensorStore names the failing files and the reason in the innermost error's message, outermost first,
+# e.g. 'OUT_OF_RANGE: Error reading "w/0" in OCDBT database at local file ".../state/": Error reading Byte
+# range [0, 4266) of local file ".../state/d/3b70...": Requested byte range [0, 4266) is not valid for
+# value of size 1000 [tensorstore_spec=...]'; orbax wraps it in a bare Exception with the whole TensorStore
+# spec (dozens of lines). The reason is the innermost error's first line: its status code, the last file it
+# names and what follows that file, without the spec.
+_FILE_IN_MESSAGE = re.compile(r'file "([^"]+)"')
+
+
+def _reason(error: BaseException) -> tuple[str, str | None]:
+    """(one-line reason, file named by the error or None) from the innermost cause of `error`."""
+    inner = error
+    while inner.__cause__ is not None or (inner.__context__ is not None and not inner.__suppress_context__):
+        inner = inner.__cause__ or inner.__context__
+    text = (str(inner).strip().splitlines() or [type(inner).__name__])[0]
+    text = re.sub(r"\s*\[tensorstore_spec\b.*$", "", text)
+    matches = list(_FILE_IN_MESSAGE.finditer(text))
+    path = matches[-1][1] if matches else getattr(inner, "filename", None)
+    if matches:  # the file is named on its own: keep the status code and what follows the file name
+        code = re.match(r"[A-Z_]+(?=: )", text)
+        text = ((code[0] + ": ") if code else "") + text[matches[-1].end():].lstrip(' :')
+    text = re.sub(r"\s+", " ", text)
+    return (text[:300] + "...") if len(text) > 300 else text, path
 
 
 def _metric_value(metrics: dict[str, float]) -> float:
@@ -143,11 +186,53 @@ class RunCheckpoints:
         """The state saved at `epoch`, shaped (and sharded) like `template`, and its meta.
 
         `template` may be abstract (`nnx.eval_shape`, with shardings set) so nothing is allocated twice.
+        Raises `DamagedCheckpoint` when the step's files do not restore.
         """
         if epoch not in self._manager.all_steps():
             raise FileNotFoundError(f"{self.directory}: no checkpoint for epoch {epoch}; "
                                     f"it has {sorted(self._manager.all_steps())}")
         target = _abstract(flatten_state(template))
-        out = self._manager.restore(epoch, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
-        return unflatten_state(template, dict(out["state"])), dict(out["meta"])
+        try:
+            out = self._manager.restore(epoch, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+            meta = dict(out["meta"])
+        except Exception as e:  # noqa: BLE001 -- orbax raises bare Exceptions; the cause is named below.
+            # Whatever the cause, restore_newest moves a step aside only when an older one restores.
+            reason, path = _reason(e)
+            step_dir = self.directory / str(epoch)
+            raise DamagedCheckpoint(
+                f"run {self.directory.parent.name}: checkpoint of epoch {epoch} does not restore, file "
+                f"{path or step_dir}: {reason}", epoch=epoch, path=step_dir) from e
+        return unflatten_state(template, dict(out["state"])), meta
+
+    def restore_newest(self, template: Any) -> tuple[int, Any, dict[str, Any], list[DamagedCheckpoint]]:
+        """(epoch, state, meta, damaged) of the newest kept step that restores, newest first.
+
+        The damaged newer steps are moved to `<run>/damaged/` so that training continues from the
+        restored epoch (orbax never saves a step at or below its latest one). If no step restores, nothing
+        is moved and `DamagedCheckpoint` says how to start over.
+        """
+        if not self._manager.all_steps():
+            raise FileNotFoundError(f"{self.directory} holds no checkpoint")
+        damaged: list[DamagedCheckpoint] = []
+        for epoch in sorted(self._manager.all_steps(), reverse=True):
+            try:
+                state, meta = self.restore(epoch, template)
+            except DamagedCheckpoint as e:
+                damaged.append(e)
+                continue
+            for d in damaged:
+                self._set_aside(d)
+            return epoch, state, meta, damaged
+        run_dir = self.directory.parent
+        raise DamagedCheckpoint(
+            f"{damaged[0]}; no kept checkpoint of this run restores (epochs "
+            f"{', '.join(str(d.epoch) for d in damaged)}): delete {run_dir} to train it again from the start",
+            epoch=damaged[0].epoch, path=damaged[0].path)
+
+    def _set_aside(self, damaged: DamagedCheckpoint) -> None:
+        dest = self.directory.parent / "damaged" / f"epoch{damaged.epoch}-{time.strftime('%Y%m%dT%H%M%S')}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(damaged.path), str(dest))
+        damaged.path = dest
+        self._manager.reload()

@@ -18,7 +18,9 @@ Losses stay on the device during an epoch (no per-step host sync); at the end of
 infinite loss stops the run with the epoch and step where it first appeared, before that epoch is
 saved. With several local devices each batch is split over them (sharding.py); the result equals
 the single-device run up to float rounding. A rerun under the same run name with other settings is
-refused (only `--epochs` may change, e.g. to train further).
+refused; only `--epochs` may change, and only to as many epochs as the run holds or more (to train
+further). A kept checkpoint that no longer restores (a truncated file) is named in one line; training
+resumes from the newest kept one that restores (checkpointing.py).
 """
 from __future__ import annotations
 
@@ -40,8 +42,9 @@ from tqdm.auto import tqdm
 from eri_jax import features as feats
 from eri_jax.result_files import write_json
 from eri_jax import sharding as shd
-from eri_jax.checkpointing import RunCheckpoints
+from eri_jax.checkpointing import DamagedCheckpoint, RunCheckpoints
 from eri_jax.model_factory import OUTPUT_BIAS_INITS, build_model, set_output_bias
+from eri_jax.models.probe import ACTIVATION_NAMES
 from eri_jax.presets import MODELS, OPTIMIZERS, PRESETS, SCHEDULES, get_preset
 from eri_jax.token_layout import viper_block_widths
 from eri_jax.train_step import learning_rate, make_optimizer, make_predict, make_train_step
@@ -116,9 +119,38 @@ class TrainResult:
 
 
 def default_run_name(model: str, preset: str, features: Sequence[str], seed: int,
-                     modalities: str | None = None, text_source: str | None = None) -> str:
+                     modalities: str | None = None, text_source: str | None = None,
+                     changed: Sequence[str] = ()) -> str:
+    """`changed`: tags of model settings that differ from the preset's (e.g. `tanh`, `h128`)."""
     tag = f"{modalities.upper()}-{text_source}" if modalities else "+".join(features)
-    return f"{model}-{preset}-{tag}-s{seed}"
+    return "-".join([model, preset, tag, *changed, f"s{seed}"])
+
+
+def _activation_name(text: str) -> str:
+    return text.strip().lower().replace("-", "_")
+
+
+def model_settings(args: argparse.Namespace, preset_kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The preset's model kwargs with `--activation` (probe) and `--hidden` (probe, LSTM) applied, and the
+    run-name tags of those that differ from the preset."""
+    kwargs, changed = dict(preset_kwargs), []
+    activation = getattr(args, "activation", None)
+    hidden = getattr(args, "hidden", None)
+    if activation is not None:
+        if args.model != "probe":
+            raise ValueError(f"--activation is the probe's; the {args.model} has a fixed one")
+        if activation != kwargs.get("activation"):
+            changed.append(activation)
+        kwargs["activation"] = activation
+    if hidden is not None:
+        if args.model == "viper":
+            raise ValueError("--hidden is the probe's and the LSTM's; the ViPER size comes from its preset")
+        if hidden < 1:
+            raise ValueError(f"--hidden {hidden}: must be at least 1")
+        if hidden != kwargs.get("hidden"):
+            changed.append(f"h{hidden}")
+        kwargs["hidden"] = hidden
+    return kwargs, changed
 
 
 def make_config(args: argparse.Namespace, *, synthetic: bool) -> TrainConfig:
@@ -155,6 +187,7 @@ def make_config(args: argparse.Namespace, *, synthetic: bool) -> TrainConfig:
     elif args.perceiver_config:
         raise ValueError("--perceiver-config describes the state dict of --init-from (ViPER); pass --init-from too")
     halve_every = args.halve_every if args.halve_every is not None else (p.halve_every or 10)
+    model_kwargs, changed = model_settings(args, p.model_kwargs)
     return TrainConfig(
         model=args.model, preset=preset_name, dataset=args.dataset, features=keys,
         model_kwargs=model_kwargs, optimizer=args.optimizer or p.optimizer,
@@ -167,7 +200,7 @@ def make_config(args: argparse.Namespace, *, synthetic: bool) -> TrainConfig:
         output_bias=args.output_bias or ("zero" if args.init_from else p.output_bias),
         precision=args.precision, seed=seed,
         run_name=args.run_name or default_run_name(args.model, preset_name, keys, seed, modalities,
-                                                    text_source),
+                                                    text_source, changed),
         data_dir=args.data_dir, workdir=args.workdir, runs_dir=args.runs_dir, init_from=args.init_from,
         trust_pickle=args.trust_pickle, modalities=modalities, text_source=text_source,
         block_widths=viper_block_widths(modalities, keys) if args.model == "viper" and modalities else None,
@@ -275,6 +308,13 @@ def _check_same_run(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None
                          "--run-name or delete that folder to start over")
 
 
+def _check_epochs(cfg: TrainConfig, held: int) -> None:
+    """Refuse fewer epochs than the run holds: its config.json would no longer describe its checkpoints."""
+    if held > cfg.epochs:
+        raise ValueError(f"{cfg.run_dir} holds {held} trained epochs; --epochs {cfg.epochs} would not describe "
+                         f"it: pass --epochs {held} or more, or another --run-name to train {cfg.epochs}")
+
+
 def _finite_or_none(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
@@ -363,15 +403,18 @@ def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Devi
                 "synthetic": meta.synthetic, "random_weights": meta.random_weights,
                 "steps_per_epoch": steps_per_epoch,
                 "devices": [str(d) for d in mesh.devices.flat]}
-    write_json(saved_config, run_info)
 
     log: list[dict[str, Any]] = []
     with RunCheckpoints(run_dir) as ckpt:
         start = ckpt.latest_epoch() or 0
+        _check_epochs(cfg, start)
+        write_json(saved_config, run_info)
         if not start:
             _remove_stale_outputs(Path(cfg.runs_dir) / cfg.run_name)
         if start:
-            state, saved_meta = ckpt.restore(start, state)
+            start, state, saved_meta, damaged = ckpt.restore_newest(state)
+            for d in damaged:
+                print(f"{d}; moved to {d.path}", file=sys.stderr)
             log = list(saved_meta["log"])
             print(f"resuming {cfg.run_name} after epoch {start} from {ckpt.directory}", file=sys.stderr)
         epochs_bar = tqdm(range(start + 1, cfg.epochs + 1), initial=start, total=cfg.epochs,
@@ -409,7 +452,12 @@ def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Devi
         last_epoch = ckpt.latest_epoch()
         best_epoch = ckpt.best_epoch()
         final_state = state
-        best_state, _ = ckpt.restore(best_epoch, state)
+        try:
+            best_state, _ = ckpt.restore(best_epoch, state)
+        except DamagedCheckpoint as e:
+            raise DamagedCheckpoint(
+                f"{e}; it is the best epoch: delete {e.path} to evaluate the best of the others, or delete "
+                f"{run_dir} to train the run again", epoch=e.epoch, path=e.path) from None
 
     out_dir = Path(cfg.runs_dir) / cfg.run_name
     splits = {"dev": dev_data}
@@ -450,6 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=SCHEDULES, default=None,
                    help="step: halve the LR every --halve-every epochs; constant")
     p.add_argument("--halve-every", type=int, default=None)
+    p.add_argument("--activation", type=_activation_name, choices=ACTIVATION_NAMES, default=None,
+                   help="probe activation (paper Table 4; default: the preset's, relu)")
+    p.add_argument("--hidden", type=int, default=None,
+                   help="probe / LSTM hidden width (default: the preset's)")
     p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
                    help="z-score inputs with train-split statistics (default: the preset's)")
     p.add_argument("--output-bias", choices=OUTPUT_BIAS_INITS, default=None,
