@@ -187,7 +187,7 @@ def make_config(args: argparse.Namespace, *, synthetic: bool) -> TrainConfig:
     elif args.perceiver_config:
         raise ValueError("--perceiver-config describes the state dict of --init-from (ViPER); pass --init-from too")
     halve_every = args.halve_every if args.halve_every is not None else (p.halve_every or 10)
-    model_kwargs, changed = model_settings(args, p.model_kwargs)
+    model_kwargs, changed = model_settings(args, model_kwargs)  # over the checkpoint's, with --init-from
     return TrainConfig(
         model=args.model, preset=preset_name, dataset=args.dataset, features=keys,
         model_kwargs=model_kwargs, optimizer=args.optimizer or p.optimizer,

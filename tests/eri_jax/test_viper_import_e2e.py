@@ -16,8 +16,9 @@ transformers = pytest.importorskip("transformers")
 
 from tests.eri_jax.test_viper_checkpoint import viper_torch  # noqa: E402
 
-# Feature folder (shipped CSVs become dataset keys by lower-case name), width, value scale, offset.
-BLOCKS = (("vit", 768, 1.0, 0.0), ("wavlm", 512, 8.0, 3.0), ("clip_text", 768, 0.2, -0.1), ("FAU", 27, 1.5, 2.0))
+# Feature folder (a shipped folder becomes its dataset key through tfds_hume.feature_names: FAUs -> fau),
+# width, value scale, offset.
+BLOCKS = (("vit", 768, 1.0, 0.0), ("wavlm", 512, 8.0, 3.0), ("clip_text", 768, 0.2, -0.1), ("FAUs", 27, 1.5, 2.0))
 KEYS = ["vit", "wavlm", "clip_text", "fau"]
 DATASET = "hume_reaction/shipped"
 
@@ -34,8 +35,9 @@ def real_width_dataset(tmp_path_factory):
     feats_dir = root / "feats"
     shutil.rmtree(feats_dir / "VGGFace2")
     rng = np.random.default_rng(0)
-    for fau_csv in sorted((feats_dir / "FAU").glob("*.csv")):
-        times = np.loadtxt(fau_csv, delimiter=",", skiprows=1, usecols=0, ndmin=1)
+    for fau_csv in sorted((feats_dir / "FAUs").glob("*.csv")):
+        header = fau_csv.read_text().splitlines()[0].split(",")
+        times = np.loadtxt(fau_csv, delimiter=",", skiprows=1, usecols=header.index("timestamp"), ndmin=1)
         for folder, dim, scale, offset in BLOCKS:
             (feats_dir / folder).mkdir(exist_ok=True)
             values = offset + scale * rng.normal(size=(len(times), dim))
