@@ -3,6 +3,7 @@
     python -m eri_jax.reproduce                       # = --demo: synthetic set, tiny random-weight models
     python -m eri_jax.reproduce --dry-run             # print the commands only
     python -m eri_jax.reproduce --data-root DIR       # real data (GPU): --models real, paper presets
+    python -m eri_jax.reproduce --data-root DIR --models tiny   # its formats end to end on a CPU
 
 Steps, each its own process: (1) `python -m extract --config full` (demo: `--models tiny
 --synthetic-clips N`); (2) every Table 3 method with `python -m eri_jax.train` (MuSe LSTM on fau and
@@ -52,6 +53,11 @@ def parser() -> argparse.ArgumentParser:
                    help="run outputs and the report (default runs/reproduce-demo, or runs/reproduce)")
     p.add_argument("--workdir", type=Path, default=None,
                    help="checkpoints (default checkpoints/reproduce-demo, or checkpoints/reproduce)")
+    p.add_argument("--models", choices=("tiny", "real"), default=None,
+                   help="extraction models (default: tiny for the demo, real with --data-root); tiny on a data "
+                        "root checks its formats end to end on a CPU, with random-weight features")
+    p.add_argument("--preset", choices=("demo", "paper"), default=None,
+                   help="training presets (default: demo with tiny models, else paper)")
     p.add_argument("--seeds", default="0", help="seeds of the Table 3 runs, e.g. 0 or 0,1,2 (default 0)")
     p.add_argument("--sweep-seeds", default="0,1,2", help="seeds of the Table 4 / 6 sweeps (>= 3; default 0,1,2)")
     p.add_argument("--clips-per-split", type=int, default=DEFAULT_DEMO_CLIPS, metavar="N",
@@ -94,14 +100,16 @@ def options(args: argparse.Namespace) -> Options:
                    data_dir=args.data_dir, cache_dir=args.cache_dir, data_root=args.data_root,
                    seeds=_seeds(args.seeds, "--seeds"), sweep_seeds=sweep_seeds,
                    clips_per_split=args.clips_per_split, epochs=args.epochs, sweep_epochs=args.sweep_epochs,
-                   folds=args.folds, no_progress=not args.progress)
+                   folds=args.folds, no_progress=not args.progress, models=args.models,
+                   preset_name=args.preset)
 
 
 def identity(o: Options) -> dict:
     """What the runs in the runs folder depend on: reusing the folder with other values is refused."""
     return {"demo": o.demo, "data_root": None if o.demo else str(o.data_root.resolve()),
             "clips_per_split": o.clips_per_split if o.demo else None,
-            "data_dir": None if o.data_dir is None else str(o.data_dir.resolve())}
+            "data_dir": None if o.data_dir is None else str(o.data_dir.resolve()),
+            "models": o.model_mode}
 
 
 def check_runs_dir(o: Options) -> None:
@@ -109,6 +117,7 @@ def check_runs_dir(o: Options) -> None:
     path = o.runs_dir / PLAN_FILE
     if path.is_file():
         saved = json.loads(path.read_text())
+        saved.setdefault("models", "tiny" if saved.get("demo") else "real")  # folders from before --models
         now = identity(o)
         diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
         if diff:
@@ -124,8 +133,12 @@ def main(argv: Sequence[str] | None = None, *, runner: execute.Runner = execute.
     args = parser().parse_args(argv)
     o = options(args)
     plan = build_plan(o)
-    mode = ("DEMO: synthetic set, tiny random-weight models, demo presets" if o.demo
-            else f"real data in {o.data_root}: --models real, paper presets (GPU expected)")
+    if o.demo:
+        mode = "DEMO: synthetic set, tiny random-weight models, demo presets"
+    elif o.model_mode == "tiny":
+        mode = f"data in {o.data_root} with tiny random-weight models (a format check), {o.preset} presets"
+    else:
+        mode = f"real data in {o.data_root}: --models real, {o.preset} presets (GPU expected)"
     print(f"reproduce ({mode}): {len(plan)} steps; runs in {o.runs_dir}, checkpoints in {o.workdir}")
     if args.dry_run:
         for k, step in enumerate(plan, 1):

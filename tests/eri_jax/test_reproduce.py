@@ -258,3 +258,22 @@ def test_cli_help_and_makefile_target():
     assert "reproduce-demo:" in text and "-m eri_jax.reproduce --demo" in text
     phony = next(line for line in text.splitlines() if line.startswith(".PHONY"))
     assert "reproduce-demo" in phony
+
+
+@pytest.mark.parametrize("flags,models,preset", [((), "real", "paper"), (("--models", "tiny"), "tiny", "demo"),
+                                                 (("--models", "tiny", "--preset", "paper"), "tiny", "paper")])
+def test_data_root_with_tiny_models_is_a_format_check(tmp_path, flags, models, preset):
+    """`--data-root DIR --models tiny`: a real layout through every step with miniature models and (by
+    default) the demo presets; the runs folder remembers the models it was made with."""
+    (tmp_path / "c2_muse_reaction").mkdir()
+    argv = ["--data-root", str(tmp_path / "c2_muse_reaction"), "--runs-dir", str(tmp_path / "runs"), *flags]
+    o = cli.options(cli.parser().parse_args(argv))
+    plan = build_plan(o)
+    extract = plan[0].args
+    assert extract[extract.index("--models") + 1] == models and "--synthetic-clips" not in extract
+    trains = [s.args for s in plan if s.module == "eri_jax.train"]
+    assert trains and all(a[a.index("--preset") + 1] == preset for a in trains)
+    cli.check_runs_dir(o)
+    other = dataclasses.replace(o, models="real" if models == "tiny" else "tiny")
+    with pytest.raises(ValueError, match="models"):
+        cli.check_runs_dir(other)
