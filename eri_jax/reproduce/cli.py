@@ -33,7 +33,8 @@ from pathlib import Path
 from eri_jax.reproduce import execute
 from eri_jax.reproduce.plan import (DEFAULT_DEMO_CLIPS, DEFAULT_DEMO_FOLDS, DEFAULT_FOLDS, REPORT_DIR, Options,
                                     build_plan)
-from tfds_hume.cli_errors import cli_main
+from tfds_hume.cli_errors import USAGE_EXIT, cli_main
+from tfds_hume.layouts import read_layout
 
 PLAN_FILE = "reproduce_plan.json"
 
@@ -112,6 +113,14 @@ def identity(o: Options) -> dict:
             "models": o.model_mode}
 
 
+def check_data_root(o: Options) -> None:
+    """Read the data root's label and partition files before anything runs or is written: bad input there
+    (a malformed row, an unknown split, a missing emotion column) is one `error:` line naming the file and
+    line (a LayoutError), exit code 2, instead of a failed extraction step and a half-made runs folder."""
+    if not o.demo:
+        read_layout(o.data_root)
+
+
 def check_runs_dir(o: Options) -> None:
     """Refuse a runs folder whose runs came from another dataset build (the report would mix them)."""
     path = o.runs_dir / PLAN_FILE
@@ -132,6 +141,7 @@ def check_runs_dir(o: Options) -> None:
 def main(argv: Sequence[str] | None = None, *, runner: execute.Runner = execute.subprocess_runner) -> int:
     args = parser().parse_args(argv)
     o = options(args)
+    check_data_root(o)
     plan = build_plan(o)
     if o.demo:
         mode = "DEMO: synthetic set, tiny random-weight models, demo presets"
@@ -154,7 +164,7 @@ def main(argv: Sequence[str] | None = None, *, runner: execute.Runner = execute.
         execute.write_timings(timings_path, e.timings, {**info, "failed_step": e.step.name, "exit_code": e.code})
         print(execute.timing_table(e.timings))
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return USAGE_EXIT if e.code == USAGE_EXIT else 1  # a step's bad-input exit stays one
     execute.write_timings(timings_path, timings, info)
     print(execute.timing_table(timings))
     print(f"report: {o.runs_dir / REPORT_DIR / 'report.md'} (and report.json, PNGs); timings: {timings_path}")

@@ -216,6 +216,28 @@ def test_a_failing_step_stops_the_run_with_its_command_and_code(tmp_path, capsys
     assert [s["status"] for s in saved["steps"]] == ["ran", "failed"]
 
 
+def test_a_step_stopped_by_bad_input_keeps_exit_code_2(tmp_path, capsys):
+    """A step that exits 2 (its own one-line `error:` on bad input) ends the run with 2 too, and the run adds
+    two lines: which step stopped, and its command."""
+    assert cli.main(_argv(tmp_path), runner=lambda argv: 2) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and err[0].startswith("error: step 'extract' failed with exit code 2")
+    assert err[1].strip().split()[1:3] == ["-m", "extract"]
+
+
+def test_a_bad_data_root_is_refused_before_anything_is_written(tmp_path, capsys):
+    """The data root's label files are read first: a layout error is one line, exit 2, no step runs."""
+    root = tmp_path / "c2_muse_reaction"
+    root.mkdir()
+    (root / "labels.csv").write_text("File_ID,Adoration\n[1],0.5\n")
+    (root / "partition.csv").write_text("Id,Partition\n[1],train\n")
+    calls = []
+    assert cli.main(_argv(tmp_path, "--data-root", str(root)), runner=lambda argv: calls.append(argv) or 0) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {root / 'labels.csv'}, line 1: ")
+    assert calls == [] and not (tmp_path / "runs").exists()
+
+
 def test_finished_steps_are_skipped_and_timings_written(tmp_path, capsys):
     o = cli.options(cli.parser().parse_args(_argv(tmp_path)))
     plan = build_plan(o)
