@@ -3,6 +3,7 @@
     python -m eri_jax.reproduce                       # = --demo: synthetic set, tiny random-weight models
     python -m eri_jax.reproduce --dry-run             # print the commands only
     python -m eri_jax.reproduce --data-root DIR       # real data (GPU): --models real, paper presets
+    python -m eri_jax.reproduce --data-root DIR --models tiny   # its formats end to end on a CPU
 
 Steps, each its own process: (1) `python -m extract --config full` (demo: `--models tiny
 --synthetic-clips N`); (2) every Table 3 method with `python -m eri_jax.train` (MuSe LSTM on fau and
@@ -32,7 +33,8 @@ from pathlib import Path
 from eri_jax.reproduce import execute
 from eri_jax.reproduce.plan import (DEFAULT_DEMO_CLIPS, DEFAULT_DEMO_FOLDS, DEFAULT_FOLDS, REPORT_DIR, Options,
                                     build_plan)
-from tfds_hume.cli_errors import cli_main
+from tfds_hume.cli_errors import USAGE_EXIT, cli_main
+from tfds_hume.layouts import read_layout
 
 PLAN_FILE = "reproduce_plan.json"
 
@@ -52,6 +54,11 @@ def parser() -> argparse.ArgumentParser:
                    help="run outputs and the report (default runs/reproduce-demo, or runs/reproduce)")
     p.add_argument("--workdir", type=Path, default=None,
                    help="checkpoints (default checkpoints/reproduce-demo, or checkpoints/reproduce)")
+    p.add_argument("--models", choices=("tiny", "real"), default=None,
+                   help="extraction models (default: tiny for the demo, real with --data-root); tiny on a data "
+                        "root checks its formats end to end on a CPU, with random-weight features")
+    p.add_argument("--preset", choices=("demo", "paper"), default=None,
+                   help="training presets (default: demo with tiny models, else paper)")
     p.add_argument("--seeds", default="0", help="seeds of the Table 3 runs, e.g. 0 or 0,1,2 (default 0)")
     p.add_argument("--sweep-seeds", default="0,1,2", help="seeds of the Table 4 / 6 sweeps (>= 3; default 0,1,2)")
     p.add_argument("--clips-per-split", type=int, default=DEFAULT_DEMO_CLIPS, metavar="N",
@@ -94,14 +101,24 @@ def options(args: argparse.Namespace) -> Options:
                    data_dir=args.data_dir, cache_dir=args.cache_dir, data_root=args.data_root,
                    seeds=_seeds(args.seeds, "--seeds"), sweep_seeds=sweep_seeds,
                    clips_per_split=args.clips_per_split, epochs=args.epochs, sweep_epochs=args.sweep_epochs,
-                   folds=args.folds, no_progress=not args.progress)
+                   folds=args.folds, no_progress=not args.progress, models=args.models,
+                   preset_name=args.preset)
 
 
 def identity(o: Options) -> dict:
     """What the runs in the runs folder depend on: reusing the folder with other values is refused."""
     return {"demo": o.demo, "data_root": None if o.demo else str(o.data_root.resolve()),
             "clips_per_split": o.clips_per_split if o.demo else None,
-            "data_dir": None if o.data_dir is None else str(o.data_dir.resolve())}
+            "data_dir": None if o.data_dir is None else str(o.data_dir.resolve()),
+            "models": o.model_mode}
+
+
+def check_data_root(o: Options) -> None:
+    """Read the data root's label and partition files before anything runs or is written: bad input there
+    (a malformed row, an unknown split, a missing emotion column) is one `error:` line naming the file and
+    line (a LayoutError), exit code 2, instead of a failed extraction step and a half-made runs folder."""
+    if not o.demo:
+        read_layout(o.data_root)
 
 
 def check_runs_dir(o: Options) -> None:
@@ -109,6 +126,7 @@ def check_runs_dir(o: Options) -> None:
     path = o.runs_dir / PLAN_FILE
     if path.is_file():
         saved = json.loads(path.read_text())
+        saved.setdefault("models", "tiny" if saved.get("demo") else "real")  # folders from before --models
         now = identity(o)
         diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
         if diff:
@@ -123,9 +141,14 @@ def check_runs_dir(o: Options) -> None:
 def main(argv: Sequence[str] | None = None, *, runner: execute.Runner = execute.subprocess_runner) -> int:
     args = parser().parse_args(argv)
     o = options(args)
+    check_data_root(o)
     plan = build_plan(o)
-    mode = ("DEMO: synthetic set, tiny random-weight models, demo presets" if o.demo
-            else f"real data in {o.data_root}: --models real, paper presets (GPU expected)")
+    if o.demo:
+        mode = "DEMO: synthetic set, tiny random-weight models, demo presets"
+    elif o.model_mode == "tiny":
+        mode = f"data in {o.data_root} with tiny random-weight models (a format check), {o.preset} presets"
+    else:
+        mode = f"real data in {o.data_root}: --models real, {o.preset} presets (GPU expected)"
     print(f"reproduce ({mode}): {len(plan)} steps; runs in {o.runs_dir}, checkpoints in {o.workdir}")
     if args.dry_run:
         for k, step in enumerate(plan, 1):
@@ -141,7 +164,7 @@ def main(argv: Sequence[str] | None = None, *, runner: execute.Runner = execute.
         execute.write_timings(timings_path, e.timings, {**info, "failed_step": e.step.name, "exit_code": e.code})
         print(execute.timing_table(e.timings))
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return USAGE_EXIT if e.code == USAGE_EXIT else 1  # a step's bad-input exit stays one
     execute.write_timings(timings_path, timings, info)
     print(execute.timing_table(timings))
     print(f"report: {o.runs_dir / REPORT_DIR / 'report.md'} (and report.json, PNGs); timings: {timings_path}")

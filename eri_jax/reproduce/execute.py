@@ -28,8 +28,9 @@ class StepFailed(RuntimeError):
 
     def __init__(self, step: Step, command: list[str], code: int, timings: list[dict[str, Any]]):
         self.step, self.command, self.code, self.timings = step, command, code, timings
-        super().__init__(f"step {step.name!r} failed with exit code {code}; command:\n  {shlex.join(command)}\n"
-                         "fix the cause and rerun the same command: finished steps are skipped")
+        super().__init__(f"step {step.name!r} failed with exit code {code} (its own messages above); fix the "
+                         f"cause and rerun the same command (finished steps are skipped). The step:\n"
+                         f"  {shlex.join(command)}")
 
 
 def command(step: Step, python: str | None = None) -> list[str]:

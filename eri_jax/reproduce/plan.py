@@ -9,6 +9,8 @@ filled by exactly one planned setting before anything runs.
 Demo (synthetic set, `--models tiny`, demo presets) and real data (`--models real`, paper presets)
 run the same steps; only the extraction flags, presets and the sweeps' inputs differ (the paper
 presets of `eri_jax.sweep --table` already read `vllava_emb_p2` / `vllava_p2`; the demo ones are told).
+A data root with `--models tiny` (demo presets unless `--preset paper`) runs a real dataset's formats
+through every step on a CPU, with random-weight features.
 """
 from __future__ import annotations
 
@@ -93,14 +95,20 @@ class Options:
     sweep_epochs: int | None = None
     folds: int | None = None
     no_progress: bool = True
+    models: str | None = None  # extraction models, tiny | real; None: tiny for the demo, real for a data root
+    preset_name: str | None = None  # training presets, demo | paper; None: demo with tiny models, else paper
 
     @property
     def demo(self) -> bool:
         return self.data_root is None
 
     @property
+    def model_mode(self) -> str:
+        return self.models or ("tiny" if self.demo else "real")
+
+    @property
     def preset(self) -> str:
-        return "demo" if self.demo else "paper"
+        return self.preset_name or ("demo" if self.model_mode == "tiny" else "paper")
 
     @property
     def crossfit_folds(self) -> int:
@@ -120,10 +128,11 @@ def _progress(o: Options) -> list[str]:
 
 def extract_step(o: Options) -> Step:
     args = ["--config", "full"]
+    args += ["--models", o.model_mode]
     if o.demo:
-        args += ["--models", "tiny", "--synthetic-clips", str(o.clips_per_split)]
+        args += ["--synthetic-clips", str(o.clips_per_split)]
     else:
-        args += ["--models", "real", "--data-root", str(o.data_root)]
+        args += ["--data-root", str(o.data_root)]
     if o.cache_dir is not None:
         args += ["--cache-dir", str(o.cache_dir)]
     args += _common(o) + _progress(o)
@@ -207,7 +216,7 @@ def sweep_steps(o: Options) -> list[Step]:
                "--out", str(o.runs_dir / TABLE4_DIR)]
     t6_args = ["--table", "6", "--dataset", DATASET, "--preset", o.preset, "--seeds", seeds,
                "--out", str(o.runs_dir / TABLE6_DIR)]
-    if o.demo:  # the paper presets already choose these; the demo ones default to the demo set's features
+    if o.preset == "demo":  # the paper presets already choose these; the demo ones default to the demo set's features
         t4_args += ["--feature-sets", "vllava_emb_p2"]
         t6_args += ["--text-source", "vllava_p2"]
     text_key = "vllava_text_emb_p2"

@@ -216,6 +216,28 @@ def test_a_failing_step_stops_the_run_with_its_command_and_code(tmp_path, capsys
     assert [s["status"] for s in saved["steps"]] == ["ran", "failed"]
 
 
+def test_a_step_stopped_by_bad_input_keeps_exit_code_2(tmp_path, capsys):
+    """A step that exits 2 (its own one-line `error:` on bad input) ends the run with 2 too, and the run adds
+    two lines: which step stopped, and its command."""
+    assert cli.main(_argv(tmp_path), runner=lambda argv: 2) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and err[0].startswith("error: step 'extract' failed with exit code 2")
+    assert err[1].strip().split()[1:3] == ["-m", "extract"]
+
+
+def test_a_bad_data_root_is_refused_before_anything_is_written(tmp_path, capsys):
+    """The data root's label files are read first: a layout error is one line, exit 2, no step runs."""
+    root = tmp_path / "c2_muse_reaction"
+    root.mkdir()
+    (root / "labels.csv").write_text("File_ID,Adoration\n[1],0.5\n")
+    (root / "partition.csv").write_text("Id,Partition\n[1],train\n")
+    calls = []
+    assert cli.main(_argv(tmp_path, "--data-root", str(root)), runner=lambda argv: calls.append(argv) or 0) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {root / 'labels.csv'}, line 1: ")
+    assert calls == [] and not (tmp_path / "runs").exists()
+
+
 def test_finished_steps_are_skipped_and_timings_written(tmp_path, capsys):
     o = cli.options(cli.parser().parse_args(_argv(tmp_path)))
     plan = build_plan(o)
@@ -258,3 +280,22 @@ def test_cli_help_and_makefile_target():
     assert "reproduce-demo:" in text and "-m eri_jax.reproduce --demo" in text
     phony = next(line for line in text.splitlines() if line.startswith(".PHONY"))
     assert "reproduce-demo" in phony
+
+
+@pytest.mark.parametrize("flags,models,preset", [((), "real", "paper"), (("--models", "tiny"), "tiny", "demo"),
+                                                 (("--models", "tiny", "--preset", "paper"), "tiny", "paper")])
+def test_data_root_with_tiny_models_is_a_format_check(tmp_path, flags, models, preset):
+    """`--data-root DIR --models tiny`: a real layout through every step with miniature models and (by
+    default) the demo presets; the runs folder remembers the models it was made with."""
+    (tmp_path / "c2_muse_reaction").mkdir()
+    argv = ["--data-root", str(tmp_path / "c2_muse_reaction"), "--runs-dir", str(tmp_path / "runs"), *flags]
+    o = cli.options(cli.parser().parse_args(argv))
+    plan = build_plan(o)
+    extract = plan[0].args
+    assert extract[extract.index("--models") + 1] == models and "--synthetic-clips" not in extract
+    trains = [s.args for s in plan if s.module == "eri_jax.train"]
+    assert trains and all(a[a.index("--preset") + 1] == preset for a in trains)
+    cli.check_runs_dir(o)
+    other = dataclasses.replace(o, models="real" if models == "tiny" else "tiny")
+    with pytest.raises(ValueError, match="models"):
+        cli.check_runs_dir(other)
