@@ -19,6 +19,7 @@ Ray is an optional dependency (`pip install '.[ray]'`), imported only here and o
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import pickle
 import signal
@@ -77,7 +78,7 @@ class RayRunner:
             self._started = True
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the driver's own bar counts videos, as a plain run's does
-        ctx.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # no execution plans and stats per extractor
 
     def close(self) -> None:
         if self._started:
@@ -163,7 +164,8 @@ class RayRunner:
         # Ray Data's actor pools restart a dead actor and retry its batch (max_restarts=-1, max_task_retries=-1
         # by default); tests/extract/test_ray.py kills one to hold Ray to that.
         return ds.map_batches(_Compute, fn_constructor_args=(extractor, threads), batch_size=1,
-                              batch_format="pandas", concurrency=self.actor_count(), **self.actor_resources(device))
+                              batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=self.actor_count()),
+                              **self.actor_resources(device))
 
 
 def _to_wire(item: Any) -> Any:
