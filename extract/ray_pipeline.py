@@ -14,6 +14,8 @@ Per extractor, one Ray Data pipeline over the clips its cache has not finished:
             which must be at the same paths on every machine.
 A task or actor that dies is retried by Ray (Ray Data's actor pools: `max_restarts=-1,
 max_task_retries=-1`); an output reaches the cache only when its batch came back whole, so nothing is lost or written twice.
+In the run summary, `wait_seconds` is the time the driver waited for batches to come back (decoding and
+model work together) and `compute_seconds` the actors' time in `compute`.
 Ray is an optional dependency (`pip install '.[ray]'`), imported only here and only when used.
 """
 from __future__ import annotations
@@ -76,9 +78,10 @@ class RayRunner:
             ray.init(address=self.address or "local", include_dashboard=False, logging_level="WARNING",
                      log_to_driver=False)
             self._started = True
+        # Ray Data's execution plans, statistics and notices per extractor would bury the run's own report.
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the driver's own bar counts videos, as a plain run's does
-        logging.getLogger("ray.data").setLevel(logging.WARNING)  # no execution plans and stats per extractor
 
     def close(self) -> None:
         if self._started:
