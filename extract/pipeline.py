@@ -175,7 +175,7 @@ def run(data: DatasetRecords, *, config: str, cache_dir: str | os.PathLike, data
         device = models.request.device
         if ray is not None:  # the models run on the cluster's machines: its GPUs decide, not this one's
             ray.connect()
-            device = device or ray.device()
+            device = ray.models_device(device)
         pool = ModelPool(resolve_models(kinds_needed(chosen), models.request, cache_dir), device,
                          remote=ray is not None)
         pool.device  # an unusable --device is an error now, too

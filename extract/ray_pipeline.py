@@ -92,9 +92,19 @@ class RayRunner:
     def gpus(self) -> int:
         return int(require_ray().cluster_resources().get("GPU", 0))
 
-    def device(self) -> str:
-        """Where the model actors run: cuda when the cluster has GPUs (decided here, not by the driver's own)."""
-        return "cuda" if self.gpus > 0 else "cpu"
+    def models_device(self, requested: str | None) -> str:
+        """Where the model actors run: `requested` (--device), else cuda when the cluster has GPUs (the
+        cluster decides, not this machine); a GPU request the cluster cannot meet is an error now, not a
+        pipeline that waits for ever."""
+        gpus = self.gpus
+        device = requested or ("cuda" if gpus > 0 else "cpu")
+        if device.startswith("cuda"):
+            if gpus == 0:
+                raise ValueError("--device cuda: the Ray cluster has no GPUs (use --device cpu, or join a cluster "
+                                 "with GPUs with --ray-address)")
+            if self.actor_count() > gpus:
+                raise ValueError(f"--ray-actors {self.actor_count()}: the Ray cluster has {gpus} GPUs, one per actor")
+        return device
 
     def actor_count(self) -> int:
         return self.actors or max(1, self.gpus)

@@ -115,6 +115,13 @@ def test_killed_actor_is_retried_and_ray_resumes_a_plain_cache(ray_cluster, synt
     assert cache_entries(cache, folders) == cache_entries(plain, folders)
 
 
+def test_gpus_the_cluster_lacks_are_a_usage_error(ray_cluster, synth, tiny_cache, tmp_path, capsys):
+    cache = tiny_cache(tmp_path / "cache")
+    assert main(argv(synth, cache, "--extractors", "vit", "--ray", "--device", "cuda")) == 2
+    assert "the Ray cluster has no GPUs" in capsys.readouterr().err
+    assert not list(cache.glob("features/*/vit-*/*.npz"))
+
+
 def test_ray_without_ray_installed_names_the_extra(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     assert main(["--cache-dir", str(tmp_path), "--ray", "--no-progress"]) == 2
