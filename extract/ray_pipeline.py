@@ -155,6 +155,10 @@ class RayRunner:
             finally:
                 bar.close()
             summary.notes = [n for i in sorted(notes) for n in notes[i]]
+            # Batches come back in any order: failures in clip order, as a plain run lists them (the summary
+            # and the manifest's notes then read the same).
+            order = {clip.id: k for k, clip in enumerate(pending)}
+            summary.failures.sort(key=lambda f: order[f["id"]])
         summary.seconds = time.perf_counter() - start
         return summary, cache
 
