@@ -78,10 +78,13 @@ def synth(run_once):
 
 
 @pytest.fixture(scope="module")
-def plain(synth, tiny_cache, tmp_path_factory):
-    cache = tiny_cache(tmp_path_factory.mktemp("plain") / "cache")
-    assert main(argv(synth, cache, "--extractors", EXTRACTORS)) == 0
-    return cache
+def plain(synth, tiny_cache, run_once):
+    """The plain run's cache, made once per session even when xdist spreads this module over workers."""
+
+    def extract(folder):
+        assert main(argv(synth, tiny_cache(folder / "cache"), "--extractors", EXTRACTORS)) == 0
+
+    return run_once("ray-plain-reference", extract) / "cache"
 
 
 def test_ray_run_writes_the_plain_runs_cache_entries(ray_cluster, synth, plain, tiny_cache, tmp_path):
