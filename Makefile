@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(PIP_EXTRA) -c constraints/cpu.txt -e '.[extract,dev]'
+	$(PY) -m pip install -q $(PIP_EXTRA) -c constraints/cpu.txt -e '.[extract,dev,ray]'
 	touch $(STAMP)
 
 # Main job on the built-in synthetic reaction-video set (labelled synthetic everywhere).

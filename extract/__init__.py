@@ -11,5 +11,6 @@ Never imports jax.
   models/         model loading, miniature random-weight models, batched encoders and MLLM generation
   configs.py      which extractors a `--config` runs (demo, shipped, full)
   pipeline.py     records -> extractors -> manifest.json + summary.json -> `tfds_hume.build`
+  ray_pipeline.py the same extractors on Ray Data (`--ray`): CPU decoding tasks, model actor pools
   cli.py          `python -m extract`
 """

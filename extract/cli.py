@@ -65,6 +65,14 @@ def parser() -> argparse.ArgumentParser:
                         "--shard to export and build")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                    help="threads decoding and cropping ahead of the models (default min(4, CPUs); 0: none)")
+    r = p.add_argument_group("Ray (pip install '.[ray]')")
+    r.add_argument("--ray", action="store_true",
+                   help="run the extractors on Ray Data: decoding as CPU tasks, each model extractor as an actor "
+                        "pool; the same cache entries as a plain run. Without --ray-address: Ray embedded here")
+    r.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="join this Ray cluster (host:port of `ray start --head`, or auto); implies --ray")
+    r.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                   help="actors per model extractor (default: one per GPU of the cluster; 1 without GPUs)")
     m = p.add_argument_group("models (config full)")
     m.add_argument("--models", choices=MODES, default="real",
                    help="real: the paper's checkpoints (default); tiny: random miniature models, offline")
@@ -112,6 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         shard = pipeline.parse_shard(args.shard) if args.shard else None
     except ValueError as e:
         raise SystemExit(str(e)) from None
+    ray = None
+    if args.ray or args.ray_address or args.ray_actors is not None:
+        if shard is not None:
+            raise SystemExit("--shard and --ray: Ray spreads the clips itself; use one or the other")
+        from extract.ray_pipeline import RayRunner, require_ray
+
+        require_ray()  # a missing Ray is a usage error now, not after the models are resolved
+        ray = RayRunner(address=args.ray_address, actors=args.ray_actors)
     only = [n.strip() for n in args.extractors.split(",") if n.strip()] if args.extractors else None
     emotions = [e.strip() for e in args.emotions.split(",") if e.strip()] if args.emotions is not None else None
     if emotions is not None and (not emotions or len(set(emotions)) != len(emotions)):
@@ -147,10 +163,13 @@ def main(argv: list[str] | None = None) -> int:
             data, config=args.config or default_config(synthetic), cache_dir=cache_dir, data_dir=data_dir,
             dataset=dataset, synthetic=synthetic, limit=args.limit, build=not args.no_build and shard is None,
             progress=progress, num_frames=args.num_frames, pixel_size=args.pixel_size, only=only, models=models,
-            shard=shard, workers=args.workers)
+            shard=shard, workers=args.workers, ray=ray)
     except ValueError as e:  # bad input (LayoutError, config mismatch, model not available): a message, no trace
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if ray is not None:
+            ray.close()
     print(pipeline.format_summary(result.summary))
     print(f"  summary: {result.summary_path}")
     return 0

@@ -152,12 +152,13 @@ def run(data: DatasetRecords, *, config: str, cache_dir: str | os.PathLike, data
         dataset: str, synthetic: bool, limit: int | None = None, build: bool = True, progress: bool = True,
         num_frames: int = 32, pixel_size: int = 12, only: Sequence[str] | None = None,
         models: ModelOptions | None = None, shard: tuple[int, int] | None = None,
-        workers: int = 0) -> ExtractResult:
+        workers: int = 0, ray: Any = None) -> ExtractResult:
     """Extract the features of `config` for `data`, write the export, and build the TFDS dataset.
 
     only: extractor names to run (default: all of the config); models: model choices and options for
     the model extractors; shard: (i, n) to run one shard (no export, see the module docstring);
-    workers: threads decoding and cropping ahead of the model work.
+    workers: threads decoding and cropping ahead of the model work; ray: an `extract.ray_pipeline.RayRunner`
+    to run every extractor on Ray Data instead (the same cache entries).
     """
     t0 = time.perf_counter()
     cache_dir = Path(cache_dir)
@@ -171,7 +172,12 @@ def run(data: DatasetRecords, *, config: str, cache_dir: str | os.PathLike, data
     chosen = selected_models(config, only)
     if chosen:
         # Every model is found and checked before any work: a missing one must not surface hours later.
-        pool = ModelPool(resolve_models(kinds_needed(chosen), models.request, cache_dir), models.request.device)
+        device = models.request.device
+        if ray is not None:  # the models run on the cluster's machines: its GPUs decide, not this one's
+            ray.connect()
+            device = ray.models_device(device)
+        pool = ModelPool(resolve_models(kinds_needed(chosen), models.request, cache_dir), device,
+                         remote=ray is not None)
         pool.device  # an unusable --device is an error now, too
     # From every selected clip, not the shard's: each shard then finds the same shipped columns.
     extractors = extractors_for(config, selected, synthetic=synthetic, only=only, pool=pool, model_options=models,
@@ -184,7 +190,8 @@ def run(data: DatasetRecords, *, config: str, cache_dir: str | os.PathLike, data
     caches, runs = {}, {}
     try:
         for i, ex in enumerate(extractors):
-            summary, cache = run_extractor(ex, clips, features_dir, probe=probe, progress=progress, workers=workers)
+            summary, cache = (ray.run_extractor if ray is not None else run_extractor)(
+                ex, clips, features_dir, probe=probe, progress=progress, workers=workers)
             caches[ex.name], runs[ex.name] = cache, summary
             if pool is not None:  # free models no later extractor needs (a 7B model is 14 GB of GPU memory)
                 pool.keep_only(k for later in extractors[i + 1:] if isinstance(later, ModelExtractor)

@@ -154,6 +154,22 @@ def _fail(cache: FeatureCache, summary: RunSummary, clip: ClipRecord, e: ClipErr
     summary.failed += 1
 
 
+def record_output(name: str, specs: dict[str, FeatureSpec], cache: FeatureCache, summary: RunSummary,
+                  clip: ClipRecord, out: Output | ClipError) -> None:
+    """Write one clip's output to the cache (or record its failure); the one place a run writes values."""
+    if isinstance(out, ClipError):
+        _fail(cache, summary, clip, out)
+        return
+    check_output(name, clip.id, specs, out)
+    for key, item in out.items():
+        if isinstance(item, Missing):
+            cache.write_missing(clip.id, key, item.reason)
+        else:
+            cache.write_value(clip.id, key, np.asarray(item.value), item.frame_mask)
+    summary.done += 1
+    summary.missing += any(isinstance(i, Missing) for i in out.values())
+
+
 def _try_prepare(extractor: Extractor, clip: ClipRecord, media: Media) -> Any:
     """`prepare`, with a `ClipError` returned instead of raised (anything else is a bug and propagates)."""
     try:
@@ -218,17 +234,7 @@ def _run_pending(extractor: Extractor, specs: dict[str, FeatureSpec], pending: l
                     raise ValueError(f"extractor {extractor.name}: compute returned {len(outputs)} outputs "
                                      f"for {len(ready)} clips")
                 for (clip, _), out in zip(ready, outputs):
-                    if isinstance(out, ClipError):
-                        _fail(cache, summary, clip, out)
-                        continue
-                    check_output(extractor.name, clip.id, specs, out)
-                    for key, item in out.items():
-                        if isinstance(item, Missing):
-                            cache.write_missing(clip.id, key, item.reason)
-                        else:
-                            cache.write_value(clip.id, key, np.asarray(item.value), item.frame_mask)
-                    summary.done += 1
-                    summary.missing += any(isinstance(i, Missing) for i in out.values())
+                    record_output(extractor.name, specs, cache, summary, clip, out)
             bar.update(len(items))
             bar.set_postfix(failed=summary.failed, refresh=False)
     finally:

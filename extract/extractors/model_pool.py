@@ -23,16 +23,21 @@ def default_device() -> str:
 class ModelPool:
     """Resolved models (`ModelChoice` per kind) loaded lazily onto `device` (None: CUDA when available)."""
 
-    def __init__(self, choices: dict[str, ModelChoice], device: str | None = None):
+    def __init__(self, choices: dict[str, ModelChoice], device: str | None = None, *, remote: bool = False):
         self.choices = dict(choices)
         self._device = device
+        # remote: the models run elsewhere (Ray actors, `extract.ray_pipeline`), so `device` is not checked here.
+        self.remote = remote
         self._loaded: dict[str, tuple[Any, Any]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_loaded": {}}  # a copy sent to a Ray actor loads its own models
 
     @property
     def device(self) -> str:
         if self._device is None:
             self._device = default_device()
-        elif self._device.startswith("cuda"):
+        elif self._device.startswith("cuda") and not self.remote:
             import torch  # deferred: torch loads only once a model runs
 
             if not torch.cuda.is_available():

@@ -46,6 +46,12 @@ class VitExtractor(ModelExtractor):
         self.batch_size = max(1, self.images_per_batch // self.num_frames)  # clips per compute call
         self._local = threading.local()  # one cascade per prepare thread (OpenCV's is not thread-safe)
 
+    def __getstate__(self) -> dict[str, Any]:  # a thread-local cannot be pickled (Ray ships extractors)
+        return {k: v for k, v in self.__dict__.items() if k != "_local"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _local=threading.local())
+
     def own_settings(self) -> dict[str, Any]:
         return {"num_frames": self.num_frames, "sampling": "equidistant-nearest",
                 "faces": {"detector": f"opencv-haar:{CASCADE}", **DETECTOR, "pick": "largest",
