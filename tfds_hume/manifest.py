@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -134,14 +135,24 @@ def load_value(path: str | os.PathLike, spec: FeatureSpec) -> tuple[np.ndarray, 
     return value, mask
 
 
+_NPZ_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip member can record: a fixed stamp, not the clock
+
+
 def save_value(path: str | os.PathLike, value: np.ndarray, frame_mask: np.ndarray | None = None) -> None:
-    """Write one clip's value atomically (temporary file, then rename)."""
+    """Write one clip's value atomically (temporary file, then rename) as an `.npz` that `np.load` reads.
+
+    The same arrays always give the same bytes: `np.savez` stamps each member with the wall-clock time,
+    so two runs (a plain and a Ray extraction, or a rerun) could not be compared file for file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"value": np.asarray(value)}
     if frame_mask is not None:
         arrays["frame_mask"] = np.asarray(frame_mask, dtype=bool)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+        for name, array in arrays.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=_NPZ_TIME)
+            with zf.open(member, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, array, allow_pickle=False)
     os.replace(tmp, path)

@@ -255,3 +255,22 @@ def test_manifest_object_and_dataclass_specs_round_trip():
     assert FeatureSpec(**json.loads(json.dumps(dataclasses.asdict(spec)))) == spec
     m = Manifest(dataset="x", synthetic=True, emotions=["a"], features={"v": spec}, clips=[])
     assert schema.metadata(m, m.features, "full")["features"]["v"]["revision"] == "abc123"
+
+
+def test_saved_values_are_the_same_bytes_for_the_same_arrays(tmp_path):
+    """A cache entry depends on its arrays only (no clock in the zip), so runs compare file for file."""
+    import os
+    import time
+
+    value = np.arange(12, dtype=np.float32).reshape(3, 4)
+    mask = np.array([True, False, True])
+    save_value(tmp_path / "a.npz", value, mask)
+    os.utime(tmp_path / "a.npz", (0, 0))
+    time.sleep(2.1)  # zip stamps have a 2 s resolution
+    save_value(tmp_path / "b.npz", value, mask)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    with np.load(tmp_path / "a.npz") as z:
+        np.testing.assert_array_equal(z["value"], value)
+        np.testing.assert_array_equal(z["frame_mask"], mask)
+    save_value(tmp_path / "c.npz", value + 1, mask)
+    assert (tmp_path / "c.npz").read_bytes() != (tmp_path / "a.npz").read_bytes()
