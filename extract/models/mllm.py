@@ -17,8 +17,9 @@ all-layer `output_hidden_states`, which for 8 frames x 257 tokens would take gig
 Speed (`GenerationOptions`; none of it changes a generated token, which the tests check on the
 miniature models against the plain path): a static KV cache (fixed shapes, so on CUDA transformers
 compiles the decode step with CUDA graphs), the next batch preprocessed on a worker thread while this
-one generates, and items batched in order of prompt length (less left padding; results come back in
-the input order).
+one generates, items batched in order of prompt length (less left padding; results come back in the
+input order), and, with several prompts per item (`generate_for_prompts`), one preprocessing and one
+vision-tower pass per batch for all prompts.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import dataclasses
+import inspect
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -49,6 +51,7 @@ class GenerationOptions:
     compile: bool = False  # torch.compile of the decode step (static cache only; transformers' CUDA graphs)
     prefetch: bool = True  # preprocess the next batch on a worker thread while this one generates
     sort: bool = True  # batch items in order of prompt length (less padding); results in input order
+    encode_once: bool = True  # several prompts per item: one vision-tower pass per batch, not one per prompt
 
     def __post_init__(self):
         if self.cache not in ("static", "dynamic"):
@@ -63,8 +66,8 @@ class GenerationOptions:
 
     @classmethod
     def plain(cls) -> "GenerationOptions":
-        """The path before the speed-ups: dynamic cache, eager, input order, no prefetch."""
-        return cls(cache="dynamic", compile=False, prefetch=False, sort=False)
+        """The path before the speed-ups: dynamic cache, eager, input order, no prefetch, a tower pass per prompt."""
+        return cls(cache="dynamic", compile=False, prefetch=False, sort=False, encode_once=False)
 
 
 def generate_descriptions(model, processor: ChatProcessor, videos: Sequence[np.ndarray], prompt: str | Sequence[str],
@@ -79,7 +82,7 @@ def generate_descriptions(model, processor: ChatProcessor, videos: Sequence[np.n
     """
     _check_media(processor, "video")
     return _generate(model, processor, list(videos), prompt, max_new_tokens, min_new_tokens, batch_size, pooled,
-                     pooling, progress, options)[:2]
+                     pooling, progress, options)[0][:2]
 
 
 def describe_images(model, processor: ChatProcessor, images: Sequence[np.ndarray] | np.ndarray,
@@ -89,7 +92,7 @@ def describe_images(model, processor: ChatProcessor, images: Sequence[np.ndarray
     """One greedy answer per image (uint8 [H, W, 3]; e.g. each of a clip's 32 frames for LLaVA-1.5)."""
     _check_media(processor, "image")
     return _generate(model, processor, list(images), prompt, max_new_tokens, min_new_tokens, batch_size, pooled,
-                     pooling, progress, options)[:2]
+                     pooling, progress, options)[0][:2]
 
 
 def _check_media(processor: ChatProcessor | QwenChatProcessor, media: str) -> None:
@@ -100,58 +103,87 @@ def _check_media(processor: ChatProcessor | QwenChatProcessor, media: str) -> No
         raise ValueError(f"this model takes {processor.media} input, not {media}")
 
 
+def generate_for_prompts(model, processor, media: Sequence[np.ndarray], prompts: Sequence[str], *,
+                         max_new_tokens: int, batch_size: int = 4, pooled: bool = True,
+                         pooling: Pooling = "generated", min_new_tokens: int | None = None, progress: bool = False,
+                         options: GenerationOptions | None = None) -> list[tuple[list[str], np.ndarray | None]]:
+    """Every item answered with every prompt: [(texts, pooled | None)] per prompt, in the order of `prompts`.
+
+    The same as one `generate_descriptions` / `describe_images` call per prompt, but each batch is
+    preprocessed once and (with `options.encode_once`) goes through the vision tower once for all prompts.
+    """
+    _check_media(processor, getattr(processor, "media", None))
+    rounds = [[str(p)] * len(media) for p in prompts]
+    return [r[:2] for r in _generate(model, processor, list(media), rounds, max_new_tokens, min_new_tokens,
+                                     batch_size, pooled, pooling, progress, options)]
+
+
 def _generate(model, processor, media, prompt, max_new_tokens, min_new_tokens, batch_size, pooled, pooling,
               progress, options):
-    """(texts, pooled [N, hidden] | None, generated token ids per item up to the first end of sequence)."""
+    """[(texts, pooled [N, hidden] | None, generated ids per item up to the first end of sequence)] per round.
+
+    `prompt`: one prompt for every item, one per item, or a list of rounds (lists of one prompt per item).
+    """
     if pooling not in ("generated", "all"):
         raise ValueError(f"pooling must be 'generated' or 'all', got {pooling!r}")
     if max_new_tokens < 1 or batch_size < 1:
         raise ValueError("max_new_tokens and batch_size must be >= 1")
-    prompts = [prompt] * len(media) if isinstance(prompt, str) else list(prompt)
-    if len(prompts) != len(media):
-        raise ValueError(f"{len(media)} inputs but {len(prompts)} prompts")
+    if isinstance(prompt, str):
+        rounds = [[prompt] * len(media)]
+    else:
+        rounds = [list(r) for r in prompt] if prompt and not isinstance(prompt[0], str) else [list(prompt)]
+    for r in rounds:
+        if len(r) != len(media):
+            raise ValueError(f"{len(media)} inputs but {len(r)} prompts")
     options = options or GenerationOptions.for_device(next(model.parameters()).device)
+    encode_once = options.encode_once and len(rounds) > 1 and _takes_encoder_outputs(model)
     tok = processor.tokenizer
     # Everything that reads the tokenizer happens before or after the prefetch thread runs: a Rust
     # tokenizer used from two threads at once fails ("Already borrowed").
     eos = _eos_ids(model, tok)
     pad = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
-    order = _length_order(processor, media, prompts) if options.sort else list(range(len(media)))
+    order = _length_order(processor, media, rounds) if options.sort else list(range(len(media)))
     chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
-    tokens: list[torch.Tensor | None] = [None] * len(media)
-    pools: list[np.ndarray | None] = [None] * len(media)
-    bar = tqdm(total=len(media), desc=f"{processor.media} descriptions", unit=processor.media,
+    tokens = [[None] * len(media) for _ in rounds]
+    pools = [[None] * len(media) for _ in rounds]
+    bar = tqdm(total=len(media) * len(rounds), desc=f"{processor.media} descriptions", unit="answer",
                disable=not progress)
-    batches = _inputs(processor, media, prompts, chunks, options.prefetch)
+    batches = _inputs(processor, media, rounds, chunks, options.prefetch)
     try:
-        for rows, inputs in zip(chunks, batches):
-            new, n_gen, pool = _generate_batch(model, inputs, eos, pad, max_new_tokens, min_new_tokens, pooled,
-                                               pooling, options)
-            for j, i in enumerate(rows):
-                tokens[i] = new[j, :n_gen[j]]
-                if pooled:
-                    pools[i] = pool[j]
-            bar.update(len(rows))
+        for rows, (media_in, text_ins) in zip(chunks, batches):
+            shared = _encode_media(model, processor, media_in) if encode_once else None
+            for r, text_in in enumerate(text_ins):
+                new, n_gen, pool = _generate_batch(model, text_in, media_in, shared, eos, pad, max_new_tokens,
+                                                   min_new_tokens, pooled, pooling, options)
+                for j, i in enumerate(rows):
+                    tokens[r][i] = new[j, :n_gen[j]]
+                    if pooled:
+                        pools[r][i] = pool[j]
+                bar.update(len(rows))
     finally:
         batches.close()
         bar.close()
-    texts = [tok.decode(t, skip_special_tokens=True).strip() for t in tokens]
-    if not pooled:
-        return texts, None, tokens
     hidden = model.config.text_config.hidden_size
-    return texts, (np.stack(pools) if pools else np.zeros((0, hidden), np.float32)), tokens
+    out = []
+    for r in range(len(rounds)):
+        texts = [tok.decode(t, skip_special_tokens=True).strip() for t in tokens[r]]
+        pooled_r = (np.stack(pools[r]) if media else np.zeros((0, hidden), np.float32)) if pooled else None
+        out.append((texts, pooled_r, tokens[r]))
+    return out
 
 
-def _length_order(processor, media, prompts) -> list[int]:
+def _length_order(processor, media, rounds) -> list[int]:
     """Item indices by prompt length (chat text tokens, then media shape: Qwen2-VL's placeholders follow it)."""
-    lengths = {p: len(processor.tokenizer(processor.format(p))["input_ids"]) for p in set(prompts)}
-    return sorted(range(len(media)), key=lambda i: (lengths[prompts[i]], np.shape(media[i])))
+    lengths = {p: len(processor.tokenizer(processor.format(p))["input_ids"]) for r in rounds for p in set(r)}
+    return sorted(range(len(media)), key=lambda i: (*(lengths[r[i]] for r in rounds), np.shape(media[i])))
 
 
-def _inputs(processor, media, prompts, chunks, prefetch):
-    """The processor's output for each chunk of item indices; with `prefetch`, the next one on a thread."""
+def _inputs(processor, media, rounds, chunks, prefetch):
+    """(media inputs, [text inputs per round]) for each chunk of item indices; with `prefetch`, the next
+    chunk's are made on a worker thread while the caller generates."""
     def make(rows):
-        return processor([media[i] for i in rows], [prompts[i] for i in rows])
+        media_in = processor.media_inputs([media[i] for i in rows])
+        return media_in, [processor.text_inputs(media_in, [r[i] for i in rows]) for r in rounds]
 
     if not prefetch:
         for rows in chunks:
@@ -168,6 +200,29 @@ def _inputs(processor, media, prompts, chunks, prefetch):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+PIXEL_KEYS = ("pixel_values", "pixel_values_videos")
+
+
+def _takes_encoder_outputs(model) -> bool:
+    """Whether the model's forward accepts pre-computed vision features (`mm_encoder_outputs`, transformers 5.2x)."""
+    return "mm_encoder_outputs" in inspect.signature(model.forward).parameters
+
+
+def _to_model(model, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in tensors.items()}
+
+
+@torch.inference_mode()
+def _encode_media(model, processor, media_in) -> dict:
+    """The vision tower's projected features for a batch, in the form `generate(mm_encoder_outputs=...)` takes."""
+    modality = processor.media
+    out = getattr(model.base_model, f"get_{modality}_features")(**_to_model(model, media_in), return_dict=True)
+    # Only the projected features are read; the tower's per-layer states (gigabytes at 7B sizes) are dropped.
+    return {modality: type(out)(pooler_output=out.pooler_output)}
+
+
 def _eos_ids(model, tokenizer) -> list[int]:
     eos = model.generation_config.eos_token_id
     eos = tokenizer.eos_token_id if eos is None else eos
@@ -175,12 +230,17 @@ def _eos_ids(model, tokenizer) -> list[int]:
 
 
 @torch.inference_mode()
-def _generate_batch(model, inputs, eos, pad, max_new_tokens, min_new_tokens, pooled, pooling,
+def _generate_batch(model, text_in, media_in, shared, eos, pad, max_new_tokens, min_new_tokens, pooled, pooling,
                     options: GenerationOptions):
-    """(new tokens [B, T], tokens per row up to and including the first end of sequence, pooled | None)."""
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    inputs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
+    """(new tokens [B, T], tokens per row up to and including the first end of sequence, pooled | None).
+
+    `shared`: the batch's vision features (`_encode_media`), or None to let `generate` run the tower.
+    """
+    if shared is None:
+        inputs = _to_model(model, {**text_in, **media_in})
+    else:  # the pixels are already encoded; grids and the like still go in (Qwen2-VL's rotary positions)
+        inputs = _to_model(model, {**text_in, **{k: v for k, v in media_in.items() if k not in PIXEL_KEYS}})
+        inputs["mm_encoder_outputs"] = dict(shared)  # generate may write into it: a fresh dict per call
     catcher = _StateCatcher(model.get_decoder(), inputs["attention_mask"], pooling) if pooled else None
     cache = {"cache_implementation": "static", "disable_compile": not options.compile} \
         if options.cache == "static" else {}

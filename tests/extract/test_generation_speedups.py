@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from extract.models import GenerationOptions, build_tiny, load_model
+from extract.models import GenerationOptions, build_tiny, generate_for_prompts, load_model
 from extract.models.mllm import _generate
 
 # Token lengths differ, and with batches of 3 the sorted order regroups the items, so padding changes.
@@ -42,9 +42,9 @@ def test_fast_path_gives_the_plain_paths_tokens(tiny, kind, pooling):
     media = _media(kind)
     runs = {}
     for name, options in (("plain", GenerationOptions.plain()), ("fast", GenerationOptions.for_device("cpu"))):
-        runs[name] = _generate(model, proc, media, PROMPTS, 12, None, 3, True, pooling, False, options)
+        (runs[name],) = _generate(model, proc, media, PROMPTS, 12, None, 3, True, pooling, False, options)
     assert GenerationOptions.for_device("cpu") == GenerationOptions(cache="static", compile=False, prefetch=True,
-                                                                    sort=True)
+                                                                    sort=True, encode_once=True)
     (t0, p0, ids0), (t1, p1, ids1) = runs["plain"], runs["fast"]
     assert len(ids0) == len(media) and all(len(i) >= 1 for i in ids0)
     assert [i.tolist() for i in ids1] == [i.tolist() for i in ids0]
@@ -61,10 +61,39 @@ def test_each_speedup_alone_keeps_the_tokens(tiny, option):
     media = _media("llava")
     plain = GenerationOptions.plain()
     one = GenerationOptions(**{**plain.__dict__, option: "static" if option == "cache" else True})
-    base = _generate(model, proc, media, PROMPTS, 8, 8, 4, False, "generated", False, plain)[2]
-    got = _generate(model, proc, media, PROMPTS, 8, 8, 4, False, "generated", False, one)[2]
+    base = _generate(model, proc, media, PROMPTS, 8, 8, 4, False, "generated", False, plain)[0][2]
+    got = _generate(model, proc, media, PROMPTS, 8, 8, 4, False, "generated", False, one)[0][2]
     assert [i.tolist() for i in got] == [i.tolist() for i in base]
     assert all(len(i) == 8 for i in got)  # min_new_tokens holds with the static cache too
+
+
+@pytest.mark.parametrize("kind", ["vllava", "llava", "qwen2vl"])
+def test_several_prompts_share_one_vision_pass_and_keep_the_tokens(tiny, kind):
+    """`generate_for_prompts` = one plain call per prompt, with one vision-tower pass per batch instead of one per
+    prompt (Video-LLaVA's extractor asks two prompts of the same clips)."""
+    model, proc = tiny[kind]
+    media = _media(kind)[:5]
+    prompts = PROMPTS[:2]
+    tower = {"vllava": lambda m: m.model.video_tower, "llava": lambda m: m.model.vision_tower,
+             "qwen2vl": lambda m: m.model.visual}[kind](model)
+    calls = []
+    handle = tower.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        plain = [_generate(model, proc, media, p, 10, None, 2, True, "generated", False, GenerationOptions.plain())[0]
+                 for p in prompts]
+        plain_calls, calls[:] = len(calls), []
+        fast = _generate(model, proc, media, [[p] * len(media) for p in prompts], 10, None, 2, True, "generated",
+                         False, GenerationOptions.for_device("cpu"))
+    finally:
+        handle.remove()
+    assert plain_calls == 2 * 3 and len(calls) == 3  # 3 batches of <= 2 items: once per batch, not per prompt
+    for (t0, p0, ids0), (t1, p1, ids1) in zip(plain, fast):
+        assert [i.tolist() for i in ids1] == [i.tolist() for i in ids0]
+        assert t1 == t0
+        np.testing.assert_allclose(p1, p0, rtol=1e-5, atol=1e-5)
+    if kind == "vllava":  # the public form returns the same per prompt
+        public = generate_for_prompts(model, proc, media, prompts, max_new_tokens=10, batch_size=2)
+        assert [t for t, _ in public] == [t for t, _, _ in fast]
 
 
 def test_a_bad_item_in_a_later_batch_fails_cleanly_with_prefetch(tiny):
