@@ -42,4 +42,4 @@ step sweep 150 $PY benchmarks/sweep.py --size gpu --flat-check
 step kernels 45 $PY benchmarks/sweep.py --kernels
 step train_step 240 $PY benchmarks/train_step.py --size paper --precision bfloat16 --steps 10 --rounds 3 --profile 3
 step fidelity 90 $PY tests/extract/test_processor_fidelity.py
-step extract 240 $PY benchmarks/extract_throughput.py --size full --device cuda --json-out "$OUT/extract.json"
+step extract 330 $PY benchmarks/extract_throughput.py --size full --device cuda --json-out "$OUT/extract.json"
