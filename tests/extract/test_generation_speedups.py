@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -60,7 +61,7 @@ def test_each_speedup_alone_keeps_the_tokens(tiny, option):
     model, proc = tiny["llava"]
     media = _media("llava")
     plain = GenerationOptions.plain()
-    one = GenerationOptions(**{**plain.__dict__, option: "static" if option == "cache" else True})
+    one = dataclasses.replace(plain, **{option: "static" if option == "cache" else True})
     base = _generate(model, proc, media, PROMPTS, 8, 8, 4, False, "generated", False, plain)[0][2]
     got = _generate(model, proc, media, PROMPTS, 8, 8, 4, False, "generated", False, one)[0][2]
     assert [i.tolist() for i in got] == [i.tolist() for i in base]
