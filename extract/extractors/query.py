@@ -61,9 +61,12 @@ class ChatQueryExtractor(ModelExtractor):
         self.prompt, self.max_new_tokens, self.batch_size = prompt, int(max_new_tokens), int(videos_per_batch)
 
     def own_settings(self) -> dict[str, Any]:
-        return {"num_frames": self.num_frames, "sampling": "equidistant-nearest",
-                "media": "video" if self.media == "video" else "middle frame", "prompt": self.prompt,
-                "chat_format": chat_format(self.kind), "decoding": "greedy", "max_new_tokens": self.max_new_tokens}
+        out = {"num_frames": self.num_frames, "sampling": "equidistant-nearest",
+               "media": "video" if self.media == "video" else "middle frame", "prompt": self.prompt,
+               "chat_format": chat_format(self.kind), "decoding": "greedy", "max_new_tokens": self.max_new_tokens}
+        if self.kind == "qwen2vl":  # answers before this key were made with 1-D positions for the video tokens
+            out["positions"] = "3d-rope"
+        return out
 
     def specs(self) -> dict[str, FeatureSpec]:
         return {"query_answer": self.spec("text")}

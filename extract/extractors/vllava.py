@@ -69,15 +69,16 @@ class VideoLlavaExtractor(ModelExtractor):
         return clip_frames(clip, media, self.num_frames, self.name)
 
     def compute(self, prepared: Sequence[np.ndarray]) -> list[Output]:
-        from extract.models import generate_descriptions, roberta_embed
+        from extract.models import generate_for_prompts, roberta_embed
 
         model, processor = self.model("vllava")
         roberta, tokenizer = self.model("roberta")
         out: list[Output] = [{} for _ in prepared]
-        for i, prompt in enumerate(self.prompts, 1):
-            texts, pooled = generate_descriptions(model, processor, list(prepared), prompt,
-                                                  max_new_tokens=self.max_new_tokens, batch_size=len(prepared),
-                                                  pooled=True, pooling=self.pooling)
+        # All prompts in one call: the clips are preprocessed and through the vision tower once, not per prompt.
+        answers = generate_for_prompts(model, processor, list(prepared), self.prompts,
+                                       max_new_tokens=self.max_new_tokens, batch_size=len(prepared), pooled=True,
+                                       pooling=self.pooling)
+        for i, (texts, pooled) in enumerate(answers, 1):
             emb = roberta_embed(roberta, tokenizer, texts, batch_size=self.texts_per_batch)
             for o, text, p, e in zip(out, texts, pooled, emb):
                 o[f"vllava_text_p{i}"] = FeatureValue(np.array(text))

@@ -88,6 +88,11 @@ class ChatProcessor:
         """Model inputs for a batch: one video [F, H, W, 3] (or one image [H, W, 3]) and one prompt per row."""
         if len(media) != len(prompts):
             raise ValueError(f"{len(media)} inputs but {len(prompts)} prompts")
+        pixels = self.media_inputs(media)
+        return {**self.text_inputs(pixels, prompts), **pixels}
+
+    def media_inputs(self, media: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """The pixel part of the inputs (`pixel_values_videos` [B, F, 3, S, S] or `pixel_values` [B, 3, S, S])."""
         for i, item in enumerate(media):
             want = 4 if self.media == "video" else 3
             if item.dtype != np.uint8 or item.ndim != want or item.shape[-1] != 3:
@@ -100,13 +105,16 @@ class ChatProcessor:
                 raise ValueError(f"all videos in a batch need the same number of frames, got {sorted(n_frames)}")
             (f,) = n_frames
             pixels = self.pixel_values(frames)
-            pixels = pixels.reshape(len(media), f, *pixels.shape[1:])
-            n_tokens = f * self.tokens_per_frame(*pixels.shape[-2:])
-            key = "pixel_values_videos"
-        else:
-            pixels = self.pixel_values(media)
-            n_tokens = self.tokens_per_frame(*pixels.shape[-2:])
-            key = "pixel_values"
+            return {"pixel_values_videos": pixels.reshape(len(media), f, *pixels.shape[1:])}
+        return {"pixel_values": self.pixel_values(media)}
+
+    def text_inputs(self, media_inputs: dict[str, torch.Tensor], prompts: list[str]) -> dict[str, torch.Tensor]:
+        """`input_ids` and `attention_mask` (left-padded) for one prompt per row of `media_inputs`."""
+        (pixels,) = media_inputs.values()
+        if len(pixels) != len(prompts):
+            raise ValueError(f"{len(pixels)} inputs but {len(prompts)} prompts")
+        frames = pixels.shape[1] if self.media == "video" else 1
+        n_tokens = frames * self.tokens_per_frame(*pixels.shape[-2:])
         texts = [self.format(p).replace(self.media_token, self.media_token * n_tokens, 1) for p in prompts]
         enc = self.tokenizer(texts, padding=True, padding_side="left", return_tensors="pt")
         counts = (enc["input_ids"] == self.media_token_id).sum(dim=1)
@@ -115,4 +123,4 @@ class ChatProcessor:
                 f"tokenized prompts hold {counts.tolist()} {self.media_token} placeholders, expected {n_tokens} "
                 "each (a prompt must not contain the placeholder itself)"
             )
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], key: pixels}
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}

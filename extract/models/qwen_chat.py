@@ -11,7 +11,10 @@ path differs from the image path only in how frames are grouped, so we build the
   temporal slot and stack consecutive frames there, in the video processor's patch order (grid row
   blocks, grid column blocks, merge rows, merge columns), giving `pixel_values_videos` and
   `video_grid_thw` = (frames / 2, grid h, grid w); an odd frame count repeats the last frame;
-- one `<|video_pad|>` becomes t * h * w / merge^2 placeholders, the number the vision tower emits.
+- one `<|video_pad|>` becomes t * h * w / merge^2 placeholders, the number the vision tower emits;
+- `mm_token_type_ids` marks them (video = 2, text = 0), as `Qwen2VLProcessor` does: without it
+  transformers' `generate` gives the video tokens plain 1-D positions instead of Qwen2-VL's 3-D
+  (time, height, width) rotary positions (transformers versions whose model has no such input get none).
 
 The video pixel limits come from the checkpoint's `video_preprocessor_config.json` when it has one,
 else the defaults of `Qwen2VLVideoProcessor` (128 to 768 merged patches of 28 x 28 pixels per frame).
@@ -20,8 +23,8 @@ differ in rounding, by about one grey level.
 """
 from __future__ import annotations
 
+import inspect
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +37,7 @@ QWEN_CHAT_FORMAT = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\
                     "<|im_start|>assistant\n")
 VIDEO_PIXELS = (128 * 28 * 28, 768 * 28 * 28)  # Qwen2VLVideoProcessor's per-frame (min, max) pixels
 VIDEO_CONFIG_FILE = "video_preprocessor_config.json"
+VIDEO_TOKEN_TYPE = 2  # `mm_token_type_ids`: text 0, image 1, video 2
 
 
 def video_pixel_limits(settings: dict[str, Any] | None) -> tuple[int, int]:
@@ -69,6 +73,7 @@ class QwenChatProcessor:
     chat_format: str = QWEN_CHAT_FORMAT
     media: str = "video"
     media_token: str = "<|video_pad|>"
+    token_types: bool = True  # send `mm_token_type_ids` (the model reads them for its 3-D positions)
 
     @property
     def media_token_id(self) -> int:
@@ -89,8 +94,11 @@ class QwenChatProcessor:
             raise ValueError(f"image processor patch size {image_processor.patch_size} != vision tower's "
                              f"{vision.patch_size}")
         lo, hi = video_pixel_limits(video_settings)
+        from transformers import Qwen2VLForConditionalGeneration
+
+        token_types = "mm_token_type_ids" in inspect.signature(Qwen2VLForConditionalGeneration.forward).parameters
         return cls(tokenizer, image_processor, int(vision.patch_size), int(vision.spatial_merge_size),
-                   int(vision.temporal_patch_size), lo, hi)
+                   int(vision.temporal_patch_size), lo, hi, token_types=token_types)
 
     def format(self, prompt: str) -> str:
         """The chat text for one user prompt, ending where the assistant's answer starts."""
@@ -119,20 +127,30 @@ class QwenChatProcessor:
         """Model inputs for a batch: one video uint8 [F, H, W, 3] and one prompt per row."""
         if len(media) != len(prompts):
             raise ValueError(f"{len(media)} inputs but {len(prompts)} prompts")
+        videos = self.media_inputs(media)
+        return {**self.text_inputs(videos, prompts), **videos}
+
+    def media_inputs(self, media: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """The pixel part of the inputs: `pixel_values_videos` (all videos' patches) and `video_grid_thw`."""
         for i, item in enumerate(media):
             if item.dtype != np.uint8 or item.ndim != 4 or item.shape[-1] != 3 or len(item) < 1:
                 raise ValueError(f"input {i}: expected uint8 [F, H, W, 3], got {item.dtype} {item.shape}")
-        patches, grids, counts = [], [], []
-        for video in media:
-            pv, grid = self.video_inputs(video)
-            patches.append(pv)
-            grids.append(grid)
-            counts.append(math.prod(grid) // self.merge_size ** 2)
+        patches, grids = zip(*(self.video_inputs(video) for video in media))
+        return {"pixel_values_videos": torch.cat(patches), "video_grid_thw": torch.tensor(grids, dtype=torch.long)}
+
+    def text_inputs(self, media_inputs: dict[str, torch.Tensor], prompts: list[str]) -> dict[str, torch.Tensor]:
+        """`input_ids` and `attention_mask` (left-padded) for one prompt per video of `media_inputs`."""
+        grids = media_inputs["video_grid_thw"]
+        if len(grids) != len(prompts):
+            raise ValueError(f"{len(grids)} inputs but {len(prompts)} prompts")
+        counts = (grids.prod(-1) // self.merge_size ** 2).tolist()
         texts = [self.format(p).replace(self.media_token, self.media_token * n, 1) for p, n in zip(prompts, counts)]
         enc = self.tokenizer(texts, padding=True, padding_side="left", return_tensors="pt")
         found = (enc["input_ids"] == self.media_token_id).sum(dim=1).tolist()
         if found != counts:
             raise ValueError(f"tokenized prompts hold {found} {self.media_token} placeholders, expected {counts} "
                              "(a prompt must not contain the placeholder itself)")
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-                "pixel_values_videos": torch.cat(patches), "video_grid_thw": torch.tensor(grids, dtype=torch.long)}
+        out = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        if self.token_types:
+            out["mm_token_type_ids"] = (enc["input_ids"] == self.media_token_id).long() * VIDEO_TOKEN_TYPE
+        return out

@@ -101,3 +101,20 @@ def test_bad_inputs(qwen, videos):
         proc(videos[:1], ["look: <|video_pad|>"])
     with pytest.raises(ValueError, match="2 inputs but 1 prompts"):
         proc(videos[:2], ["Hi"])
+
+
+def test_video_tokens_get_3d_rotary_positions(qwen, videos):
+    """`mm_token_type_ids` marks the placeholders (video = 2), so `generate` computes Qwen2-VL's 3-D positions, as
+    with transformers' own processor; without it the video tokens would get plain 1-D positions."""
+    _, model, proc = qwen
+    inputs = proc(videos[:2], PROMPTS[:2])
+    types = inputs["mm_token_type_ids"]
+    assert torch.equal(types, (inputs["input_ids"] == proc.media_token_id).long() * 2)
+    calls = []
+    original = model.model.get_rope_index
+    model.model.get_rope_index = lambda *a, **k: (calls.append(1), original(*a, **k))[1]
+    try:
+        generate_descriptions(model, proc, videos[:2], PROMPTS[:2], max_new_tokens=2, pooled=False)
+    finally:
+        del model.model.get_rope_index
+    assert calls == [1]
