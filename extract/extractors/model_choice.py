@@ -233,7 +233,7 @@ def _read_config(kind: str, name: str, offline: bool | None, flag: str | None = 
     except (OSError, ValueError) as e:  # missing files / no network (OSError), unreadable config (ValueError)
         err: ModelNotAvailableError = _not_available(spec, name, hub, bool(offline), e, flag)
         raise ModelUnavailable(str(err)) from None
-    if config.model_type != spec.model_type:
+    if not spec.accepts(config.model_type):
         where = f"folder {name}" if local else f"Hugging Face id {name!r}"
         raise ModelUnavailable(f"{where} holds a {config.model_type!r} model but {flag} needs a "
                                f"{spec.model_type!r} one")
@@ -243,6 +243,7 @@ def _read_config(kind: str, name: str, offline: bool | None, flag: str | None = 
 def _dims(kind: str, config) -> dict[str, int]:
     if kind == "clip":
         return {"hidden": int(config.projection_dim)}
+    config = getattr(config, "thinker_config", None) or config  # a whole Omni checkpoint: its thinker's width
     if getattr(config, "text_config", None) is not None:
         # chat models (Video-LLaVA, LLaVA, Qwen2-VL) keep the LLM's width in their text config
         return {"hidden": int(config.text_config.hidden_size)}

@@ -15,6 +15,7 @@ from transformers import AutoConfig, AutoFeatureExtractor, AutoImageProcessor, A
 
 from .chat_processor import ChatProcessor
 from .hub import hub_offline, why_offline
+from .omni_chat import OmniChatProcessor
 from .qwen_chat import QwenChatProcessor, read_video_settings
 from .registry import ModelKind, get_kind
 
@@ -72,7 +73,7 @@ def load_model(
         config = AutoConfig.from_pretrained(name, **hub)
     except OSError as e:  # transformers and huggingface_hub report missing files and no network as OSError
         raise _not_available(spec, name, hub, offline, e) from e
-    if config.model_type != spec.model_type:
+    if not spec.accepts(config.model_type):
         raise ModelNotAvailableError(
             f"{where} holds a {config.model_type!r} model but {spec.cli_flag} needs a {spec.model_type!r} one"
         )
@@ -80,8 +81,13 @@ def load_model(
     kwargs = dict(spec.model_kwargs, dtype=dtype, **hub)
     if spec.attn_implementation:
         kwargs["attn_implementation"] = spec.attn_implementation
+    whole_omni = config.model_type == "qwen2_5_omni"
+    if whole_omni:  # the thinker of a whole Omni checkpoint: the talker (speech output) is never built
+        model_class, kwargs["enable_audio_output"] = transformers.Qwen2_5OmniForConditionalGeneration, False
     try:
         model, info = model_class.from_pretrained(name, output_loading_info=True, **kwargs)
+        if whole_omni:
+            model = model.thinker
         processor = _load_processor(spec, name, model.config, hub)
     except OSError as e:
         raise _not_available(spec, name, hub, offline, e) from e
@@ -113,6 +119,12 @@ def _load_processor(spec: ModelKind, name: str, config, hub: dict):
         tokenizer = AutoTokenizer.from_pretrained(name, **hub)
         image_processor = AutoImageProcessor.from_pretrained(name, **hub)
         return QwenChatProcessor.for_model(config, tokenizer, image_processor, read_video_settings(name, hub))
+    if spec.processor == "omni_chat":
+        tokenizer = AutoTokenizer.from_pretrained(name, **hub)
+        image_processor = AutoImageProcessor.from_pretrained(name, **hub)
+        feature_extractor = AutoFeatureExtractor.from_pretrained(name, **hub)
+        return OmniChatProcessor.for_thinker(config, tokenizer, image_processor, feature_extractor,
+                                             read_video_settings(name, hub))
     raise ValueError(f"unknown processor kind {spec.processor!r}")
 
 

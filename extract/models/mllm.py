@@ -214,14 +214,21 @@ def _takes_encoder_outputs(model) -> bool:
 def _to_model(model, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
-    return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in tensors.items()}
+    # Flags (Omni's `use_audio_in_video`) pass as they are; float64 holds times (Omni's seconds per video
+    # grid), which the model's dtype would round.
+    return {k: v if not isinstance(v, torch.Tensor) else v.to(device, dtype)
+            if v.is_floating_point() and v.dtype != torch.float64 else v.to(device) for k, v in tensors.items()}
 
 
 @torch.inference_mode()
-def _encode_media(model, processor, media_in) -> dict:
-    """The vision tower's projected features for a batch, in the form `generate(mm_encoder_outputs=...)` takes."""
+def _encode_media(model, processor, media_in) -> dict | None:
+    """The vision tower's projected features for a batch, in the form `generate(mm_encoder_outputs=...)` takes
+    (None without pixels)."""
     modality = processor.media
-    out = getattr(model.base_model, f"get_{modality}_features")(**_to_model(model, media_in), return_dict=True)
+    pixels = {k: v for k, v in media_in.items() if k in PIXEL_KEYS or k.endswith("_grid_thw")}
+    if not any(k in PIXEL_KEYS for k in pixels):  # audio only (Omni): its tower runs inside generate
+        return None
+    out = getattr(model.base_model, f"get_{modality}_features")(**_to_model(model, pixels), return_dict=True)
     # Only the projected features are read; the tower's per-layer states (gigabytes at 7B sizes) are dropped.
     return {modality: type(out)(pooler_output=out.pooler_output)}
 

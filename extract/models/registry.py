@@ -21,6 +21,10 @@ class ModelKind:
     attn_implementation: str | None  # None: the class has no SDPA path (WavLM), use its default
     model_kwargs: dict = field(default_factory=dict)
     purpose: str = ""
+    also_model_types: tuple[str, ...] = ()  # other config.model_type values a checkpoint of this kind may declare
+
+    def accepts(self, model_type: str) -> bool:
+        return model_type == self.model_type or model_type in self.also_model_types
 
 
 KINDS: dict[str, ModelKind] = {
@@ -65,6 +69,14 @@ KINDS: dict[str, ModelKind] = {
             cli_flag="--qwen2vl-model", model_class="Qwen2VLForConditionalGeneration", processor="qwen_chat",
             attn_implementation="sdpa",
             purpose="another video chat model for the zero-shot querying baseline (8 frames as a video)",
+        ),
+        ModelKind(
+            # The hub checkpoint is the whole Omni model ("qwen2_5_omni": thinker, talker, vocoder); only its
+            # thinker is loaded (loading.py). A thinker-only folder (the miniature one) declares the thinker type.
+            name="omni", model_type="qwen2_5_omni_thinker", default_id="Qwen/Qwen2.5-Omni-7B", cli_flag="--omni-model",
+            model_class="Qwen2_5OmniThinkerForConditionalGeneration", processor="omni_chat",
+            attn_implementation="sdpa", also_model_types=("qwen2_5_omni",),
+            purpose="audio-visual descriptions (video, audio, video + audio) and their pooled last hidden state",
         ),
     )
 }

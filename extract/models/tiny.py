@@ -22,6 +22,8 @@ from transformers import (
     LlavaConfig,
     LlavaForConditionalGeneration,
     LlavaProcessor,
+    Qwen2_5OmniThinkerConfig,
+    Qwen2_5OmniThinkerForConditionalGeneration,
     Qwen2VLConfig,
     Qwen2VLForConditionalGeneration,
     Qwen2VLImageProcessorPil,
@@ -34,6 +36,7 @@ from transformers import (
     ViTForImageClassification,
     ViTImageProcessor,
     Wav2Vec2FeatureExtractor,
+    WhisperFeatureExtractor,
     WavLMConfig,
     WavLMForXVector,
 )
@@ -222,5 +225,50 @@ class _VideoSettings:
         (Path(out) / VIDEO_CONFIG_FILE).write_text(json.dumps(self.settings, indent=1))
 
 
+def _omni():
+    """Qwen2.5-Omni's thinker: Qwen2.5-VL-style vision tower, Whisper-style audio tower (128 mel bins, as the
+    real one, so the real feature extractor settings apply), Qwen2 decoder with TMRoPE."""
+    tok = tiny_tokenizers.omni_tokenizer()
+    token = tok.convert_tokens_to_ids
+    text = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+                bos_token_id=None, eos_token_id=token("<|im_end|>"), pad_token_id=token("<|endoftext|>"),
+                tie_word_embeddings=False)
+    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=TINY_PATCH,
+                  spatial_merge_size=2, temporal_patch_size=2, window_size=112, out_hidden_size=64,
+                  fullatt_block_indexes=[1])
+    audio = dict(num_mel_bins=128, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64, d_model=32,
+                 max_source_positions=1500, n_window=100, output_dim=64)
+    config = Qwen2_5OmniThinkerConfig(
+        text_config=text, vision_config=vision, audio_config=audio, audio_token_index=token("<|AUDIO|>"),
+        image_token_index=token("<|IMAGE|>"), video_token_index=token("<|VIDEO|>"),
+        audio_start_token_id=token("<|audio_bos|>"), audio_end_token_id=token("<|audio_eos|>"),
+        vision_start_token_id=token("<|vision_bos|>"), vision_end_token_id=token("<|vision_eos|>"),
+        user_token_id=token("<|im_start|>"))
+    model = Qwen2_5OmniThinkerForConditionalGeneration(config)
+    model.generation_config.eos_token_id = [token("<|im_end|>"), token("<|endoftext|>")]
+    model.generation_config.pad_token_id = token("<|endoftext|>")
+    image_proc = Qwen2VLImageProcessorPil(size=dict(TINY_QWEN_PIXELS), patch_size=TINY_PATCH, merge_size=2,
+                                          temporal_patch_size=2)
+    audio_proc = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, return_attention_mask=True)
+    return model, _Both(_OnePreprocessorFile(image_proc, audio_proc), tok,
+                        _VideoSettings({"size": dict(TINY_QWEN_PIXELS)}))
+
+
+class _OnePreprocessorFile:
+    """Image processor and feature extractor in one preprocessor_config.json, as the Omni checkpoint keeps
+    them (each Auto class finds its own `*_type` key there)."""
+
+    def __init__(self, *parts):
+        self.parts = parts
+
+    def save_pretrained(self, out) -> None:
+        merged = {}
+        for part in self.parts:
+            merged.update(json.loads(part.to_json_string()))
+        (Path(out) / "preprocessor_config.json").write_text(json.dumps(merged, indent=1))
+
+
 _BUILDERS = {"vit": _vit, "wavlm": _wavlm, "clip": _clip, "roberta": _roberta, "vllava": _vllava, "llava": _llava,
-             "qwen2vl": _qwen2vl}
+             "qwen2vl": _qwen2vl, "omni": _omni}

@@ -116,3 +116,25 @@ def qwen_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
         padding_side="left",
         model_max_length=4096,
     )
+
+
+OMNI_SPECIALS = ["<|im_start|>", "<|im_end|>", "<|vision_bos|>", "<|vision_eos|>", "<|audio_bos|>", "<|audio_eos|>",
+                 "<|IMAGE|>", "<|VIDEO|>", "<|AUDIO|>"]
+
+
+def omni_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
+    """Qwen2.5-Omni-style: Qwen2's layout with Omni's media tokens (<|VIDEO|>, <|AUDIO|>, their bos/eos)."""
+    tok = _train_bpe(["<|endoftext|>"], vocab_size, extra=[
+        "<|im_start|>system\nYou are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of "
+        "perceiving auditory and visual inputs, as well as generating text and speech.<|im_end|>\n"
+        "<|im_start|>user\n<|vision_bos|><|VIDEO|><|vision_eos|>Describe the video.<|im_end|>\n"
+        "<|im_start|>assistant\n"])
+    tok.add_special_tokens(OMNI_SPECIALS)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        extra_special_tokens=OMNI_SPECIALS,
+        padding_side="left",
+        model_max_length=32768,
+    )

@@ -1,0 +1,169 @@
+"""Turn a clip's frames and audio into the inputs of the Qwen2.5-Omni thinker, for three input variants.
+
+Why not `Qwen2_5OmniProcessor`: its video processor needs torchvision (see qwen_chat.py). We build the
+same inputs from the image processor (video patches, as `QwenChatProcessor` does) and the checkpoint's
+`WhisperFeatureExtractor` (audio), following `Qwen2_5OmniProcessor` and the thinker's `get_rope_index`:
+
+- audio: 16 kHz mono, at most 30 s (the extractor's window), as log-mel features padded to 30 s with a
+  `feature_attention_mask` of the real frames; the audio tower emits ((L - 1) // 2 + 1 - 2) // 2 + 1
+  states for L mel frames, one `<|AUDIO|>` placeholder each;
+- video: `pixel_values_videos` and `video_grid_thw` as for Qwen2-VL, one `<|VIDEO|>` per merged patch,
+  and `video_second_per_grid` = temporal patch / fps, where fps is the rate the frames were sampled at
+  (frames / clip duration), so TMRoPE places each frame at its real time;
+- variants: "v" `<|vision_bos|><|VIDEO|>*n<|vision_eos|>`; "a" `<|audio_bos|><|AUDIO|>*m<|audio_eos|>`;
+  "av" (the processor's `use_audio_in_video`) `<|vision_bos|><|audio_bos|>` then video and audio
+  placeholders interleaved in 2 s chunks of the time axis (25 position ids per second) `<|audio_eos|>
+  <|vision_eos|>`, and `use_audio_in_video=True` for the model's position ids.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .qwen_chat import QwenChatProcessor
+
+# Qwen2.5-Omni's default system prompt (its chat template's and model card's).
+OMNI_SYSTEM = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving "
+               "auditory and visual inputs, as well as generating text and speech.")
+OMNI_CHAT_FORMAT = ("<|im_start|>system\n" + OMNI_SYSTEM + "<|im_end|>\n<|im_start|>user\n{media}{prompt}<|im_end|>\n"
+                    "<|im_start|>assistant\n")
+VARIANTS = ("v", "a", "av")
+SAMPLE_RATE = 16000
+MAX_AUDIO_SECONDS = 30  # WhisperFeatureExtractor's window; the processor pads (and cuts) every clip to it
+TOKENS = {"video": "<|VIDEO|>", "audio": "<|AUDIO|>", "vision_bos": "<|vision_bos|>",
+          "vision_eos": "<|vision_eos|>", "audio_bos": "<|audio_bos|>", "audio_eos": "<|audio_eos|>"}
+
+
+@dataclass
+class AVClip:
+    """One clip for the thinker: uint8 frames [F, H, W, 3], 16 kHz mono audio (None: no track), sampled fps."""
+
+    frames: np.ndarray
+    wave: np.ndarray | None
+    fps: float
+
+
+def audio_tokens(mel_frames: int) -> int:
+    """Audio-tower states (= `<|AUDIO|>` placeholders) for `mel_frames` log-mel frames."""
+    return ((mel_frames - 1) // 2 + 1 - 2) // 2 + 1
+
+
+def chunk_bounds(positions: np.ndarray, per_chunk: int) -> list[tuple[int, int]]:
+    """(start, end) slices of increasing `positions` falling in successive [k * per_chunk, (k+1) * per_chunk)."""
+    out, start, chunk = [], 0, 1
+    for i, p in enumerate(positions):
+        if p >= chunk * per_chunk:
+            out.append((start, i))
+            start, chunk = i, chunk + 1
+    out.append((start, len(positions)))
+    return out
+
+
+@dataclass
+class OmniChatProcessor(QwenChatProcessor):
+    """`QwenChatProcessor`'s video path + Whisper audio features + the placeholder layout of one variant."""
+
+    feature_extractor: object = None
+    variant: str = "av"
+    position_id_per_seconds: int = 25
+    seconds_per_chunk: float = 2.0
+    chat_format: str = OMNI_CHAT_FORMAT
+    media_token: str = TOKENS["video"]
+    token_types: bool = False  # the thinker derives its 3-D positions from the placeholders themselves
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown Omni input variant {self.variant!r}; known: {VARIANTS}")
+        self.media = "audio" if self.variant == "a" else "video"
+
+    @classmethod
+    def for_thinker(cls, config, tokenizer, image_processor, feature_extractor, video_settings=None,
+                    variant: str = "av") -> "OmniChatProcessor":
+        """Check the tokenizer against a Qwen2_5OmniThinkerConfig and read the placeholder rule from it."""
+        from .qwen_chat import video_pixel_limits
+
+        expected = {TOKENS["video"]: config.video_token_id, TOKENS["audio"]: config.audio_token_id,
+                    TOKENS["audio_bos"]: config.audio_start_token_id,
+                    TOKENS["vision_bos"]: config.vision_start_token_id}
+        for token, want in expected.items():
+            got = tokenizer.convert_tokens_to_ids(token)
+            if got != want:
+                raise ValueError(f"tokenizer maps {token} to id {got} but the model expects {want}")
+        vision = config.vision_config
+        lo, hi = video_pixel_limits(video_settings)
+        return cls(tokenizer, image_processor, int(vision.patch_size), int(vision.spatial_merge_size),
+                   int(vision.temporal_patch_size), lo, hi, feature_extractor=feature_extractor, variant=variant,
+                   position_id_per_seconds=int(config.position_id_per_seconds),
+                   seconds_per_chunk=float(config.seconds_per_chunk))
+
+    def with_variant(self, variant: str) -> "OmniChatProcessor":
+        return dataclasses.replace(self, variant=variant)
+
+    def format(self, prompt: str) -> str:
+        media = {"v": "<|vision_bos|><|VIDEO|><|vision_eos|>", "a": "<|audio_bos|><|AUDIO|><|audio_eos|>",
+                 "av": "<|vision_bos|><|VIDEO|><|vision_eos|>"}[self.variant]
+        return self.chat_format.format(media=media, prompt=prompt)
+
+    def media_inputs(self, media: list[AVClip]) -> dict[str, torch.Tensor]:
+        """Video inputs ("v", "av") and audio inputs ("a", "av") for a batch of clips."""
+        out: dict[str, torch.Tensor] = {}
+        if self.variant != "a":
+            frames = [clip.frames for clip in media]
+            out.update(super().media_inputs(frames))
+            out["video_second_per_grid"] = torch.tensor(
+                [self.temporal_patch_size / clip.fps for clip in media], dtype=torch.float64)
+        if self.variant != "v":
+            missing = [i for i, clip in enumerate(media) if clip.wave is None or len(clip.wave) == 0]
+            if missing:
+                raise ValueError(f"inputs {missing} have no audio; the {self.variant!r} variant needs it")
+            waves = [np.asarray(clip.wave, np.float32)[:MAX_AUDIO_SECONDS * SAMPLE_RATE] for clip in media]
+            feats = self.feature_extractor(waves, sampling_rate=SAMPLE_RATE, padding="max_length",
+                                           return_attention_mask=True, return_tensors="pt")
+            out["input_features"] = feats["input_features"]
+            out["feature_attention_mask"] = feats["attention_mask"]
+        return out
+
+    def _placeholders(self, media_in: dict, row: int) -> str:
+        """The placeholder text that stands for clip `row` (see the module docstring)."""
+        n_audio = audio_tokens(int(media_in["feature_attention_mask"][row].sum())) if self.variant != "v" else 0
+        if self.variant == "a":
+            return TOKENS["audio"] * n_audio
+        t, h, w = (int(v) for v in media_in["video_grid_thw"][row])
+        h, w = h // self.merge_size, w // self.merge_size
+        if self.variant == "v":
+            return TOKENS["video"] * (t * h * w)
+        spg = float(media_in["video_second_per_grid"][row])
+        video_pos = np.repeat(np.arange(t) * spg * self.position_id_per_seconds, h * w)
+        per_chunk = int(self.position_id_per_seconds * self.seconds_per_chunk)
+        v_chunks = chunk_bounds(video_pos, per_chunk)
+        a_chunks = chunk_bounds(np.arange(n_audio), per_chunk)
+        text = TOKENS["audio_bos"]
+        for j in range(max(len(v_chunks), len(a_chunks))):
+            if j < len(v_chunks):
+                text += TOKENS["video"] * (v_chunks[j][1] - v_chunks[j][0])
+            if j < len(a_chunks):
+                text += TOKENS["audio"] * (a_chunks[j][1] - a_chunks[j][0])
+        return text + TOKENS["audio_eos"]
+
+    def text_inputs(self, media_inputs: dict, prompts: list[str]) -> dict[str, torch.Tensor]:
+        """`input_ids`, `attention_mask` (left-padded) and, for "av", `use_audio_in_video`."""
+        rows = len(media_inputs.get("video_grid_thw", media_inputs.get("feature_attention_mask")))
+        if rows != len(prompts):
+            raise ValueError(f"{rows} inputs but {len(prompts)} prompts")
+        key = TOKENS["audio"] if self.variant == "a" else TOKENS["video"]
+        texts = [self.format(p).replace(key, self._placeholders(media_inputs, i), 1) for i, p in enumerate(prompts)]
+        enc = self.tokenizer(texts, padding=True, padding_side="left", return_tensors="pt")
+        for name in ("video", "audio"):
+            token_id = self.tokenizer.convert_tokens_to_ids(TOKENS[name])
+            found = (enc["input_ids"] == token_id).sum(1).tolist()
+            want = [t.count(TOKENS[name]) for t in texts]
+            if found != want:
+                raise ValueError(f"tokenized prompts hold {found} {TOKENS[name]} placeholders, expected {want} "
+                                 "(a prompt must not contain the placeholder itself)")
+        out = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        if self.variant == "av":
+            out["use_audio_in_video"] = True
+        return out
