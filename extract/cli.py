@@ -29,9 +29,9 @@ SYNTHETIC_LAYOUTS = ("muse", "abaw5")
 # The flag per model kind, as in `extract.models.registry` (kept here so `--help` and the offline switch
 # come before torch and transformers are imported; a test checks they agree).
 MODEL_FLAGS = {"vit": "--vit-model", "wavlm": "--wavlm-model", "clip": "--clip-model", "roberta": "--text-model",
-               "vllava": "--vllava-model", "llava": "--llava-model"}
+               "vllava": "--vllava-model", "llava": "--llava-model", "omni": "--omni-model"}
 BATCH_UNITS = {"vit": "face crops", "wavlm": "audio windows", "clip": "frames", "text": "texts (RoBERTa)",
-               "vllava": "videos", "llava": "frames"}
+               "vllava": "videos", "llava": "frames", "omni": "clips (Qwen2.5-Omni)"}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -13,13 +13,15 @@ out of the export:
              vllava_query  query_answer (text)                        Video-LLaVA, querying prompt
              llava         llava_text [T] text, llava_text_emb [T, 768]  LLaVA-1.5 per frame
            (T = --num-frames, 32 by default; Video-LLaVA always sees 8 frames.)
+           Opt-in (`OPT_IN`: run only when named in --extractors, as a 7B model three times over costs):
+             omni          omni_{v,a,av}_{text,emb,text_emb}_p{1,2}   Qwen2.5-Omni: video, audio, both
 
 `only` (the CLI's `--extractors`) runs a subset by extractor name; `shipped` stands for every
 `shipped-<name>` extractor.
 
 Batch sizes (`ModelOptions.batch`, the CLI's `--batch-size-<model>`) count each model's own inputs:
 face crops (vit), audio windows (wavlm), frames (clip), texts (text = RoBERTa), videos (vllava,
-also for vllava_query) and frames (llava). An extractor hands a model as many whole clips at once as
+also for vllava_query), frames (llava) and clips (omni). An extractor hands a model as many whole clips at once as
 fit in that batch (at least one).
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ from extract.extractors.clip_text import ClipTextExtractor
 from extract.extractors.llava import LlavaExtractor
 from extract.extractors.model_choice import ModelRequest
 from extract.extractors.model_pool import ModelExtractor, ModelPool
+from extract.extractors.omni import OmniExtractor
 from extract.extractors.query import QUERY_PROMPT, QueryExtractor
 from extract.extractors.vit import VitExtractor
 from extract.extractors.vllava import VideoLlavaExtractor
@@ -42,9 +45,10 @@ Factory = Callable[..., list[Extractor]]
 
 MODEL_EXTRACTORS: dict[str, type[ModelExtractor]] = {
     c.name: c for c in (VitExtractor, WavlmExtractor, ClipTextExtractor, VideoLlavaExtractor, QueryExtractor,
-                        LlavaExtractor)
+                        LlavaExtractor, OmniExtractor)
 }
-BATCH_DEFAULTS = {"vit": 128, "wavlm": 64, "clip": 128, "text": 64, "vllava": 4, "llava": 16}
+OPT_IN = ("omni",)  # model extractors a config with models runs only when --extractors names them
+BATCH_DEFAULTS = {"vit": 128, "wavlm": 64, "clip": 128, "text": 64, "vllava": 4, "llava": 16, "omni": 2}
 MAX_NEW_TOKENS = 128
 TINY_MAX_NEW_TOKENS = 16
 
@@ -102,13 +106,16 @@ def model_extractors(names: Sequence[str], pool: ModelPool, options: ModelOption
         "llava": lambda: LlavaExtractor(pool, num_frames=num_frames, prompt=options.llava_prompt,
                                         max_new_tokens=options.max_new_tokens, images_per_batch=b["llava"],
                                         texts_per_batch=b["text"]),
+        "omni": lambda: OmniExtractor(pool, max_new_tokens=options.max_new_tokens, pooling=options.pooling,
+                                      clips_per_batch=b["omni"], texts_per_batch=b["text"]),
     }
     return [make[n]() for n in MODEL_EXTRACTORS if n in names]
 
 
 CONFIGS: dict[str, Factory] = {"demo": _pixels_and_shipped, "shipped": _pixels_and_shipped,
                                "full": _pixels_and_shipped}
-CONFIG_MODELS: dict[str, tuple[str, ...]] = {"demo": (), "shipped": (), "full": tuple(MODEL_EXTRACTORS)}
+CONFIG_MODELS: dict[str, tuple[str, ...]] = {"demo": (), "shipped": (),
+                                             "full": tuple(n for n in MODEL_EXTRACTORS if n not in OPT_IN)}
 SYNTHETIC_ONLY = {"demo"}
 REAL_ONLY = {"shipped"}
 
@@ -127,8 +134,17 @@ def check_config(config: str, synthetic: bool) -> None:
 
 
 def selected_models(config: str, only: Sequence[str] | None = None) -> list[str]:
-    """The model extractors `config` runs (restricted to `only` when given), in run order."""
-    return [n for n in CONFIG_MODELS[config] if only is None or n in only]
+    """The model extractors `config` runs (restricted to `only` when given, which may add `OPT_IN` ones), in
+    run order."""
+    if only is None:
+        return list(CONFIG_MODELS[config])
+    return [n for n in available_models(config) if n in only]
+
+
+def available_models(config: str) -> tuple[str, ...]:
+    """The model extractors `--extractors` may name in `config`: its own, plus the opt-in ones if it has any."""
+    own = CONFIG_MODELS[config]
+    return tuple(n for n in MODEL_EXTRACTORS if n in own or own and n in OPT_IN)
 
 
 def kinds_needed(names: Sequence[str]) -> set[str]:
@@ -146,7 +162,7 @@ def extractors_for(config: str, records: Sequence[ClipRecord], *, synthetic: boo
     """
     check_config(config, synthetic)
     base = CONFIGS[config](records, **options)
-    names = [e.name for e in base] + list(CONFIG_MODELS[config])
+    names = [e.name for e in base] + list(available_models(config))
     if only is not None:
         unknown = [n for n in only if n not in names and not (n == "shipped" and any(
             x.startswith("shipped-") for x in names))]
