@@ -16,6 +16,7 @@ through the one alias table, `tfds_hume.feature_names`:
 | `vllava_p1`     | `vllava_text_emb_p1`   | video | RoBERTa of the Video-LLaVA description, prompt 1      |
 | `vllava_p2`     | `vllava_text_emb_p2`   | video | RoBERTa of the Video-LLaVA description, prompt 2      |
 | `llava_frames`  | `llava_text_emb`       | frame | RoBERTa of each frame's LLaVA description             |
+| `omni_<v>_p<i>` | `omni_<v>_text_emb_p<i>` | video | RoBERTa of the Qwen2.5-Omni description; <v> v, a, av |
 
 Tokens are built in the paper's order V, A, T, F whatever order the letters are given in.
 `--features k1,k2` picks dataset keys directly instead (e.g. `pixels,fau` on the demo dataset); a
@@ -51,6 +52,12 @@ TEXT_SOURCES = {
     "vllava_p1": "vllava_text_emb_p1",
     "vllava_p2": "vllava_text_emb_p2",
     "llava_frames": "llava_text_emb",
+    "omni_v_p1": "omni_v_text_emb_p1",
+    "omni_v_p2": "omni_v_text_emb_p2",
+    "omni_a_p1": "omni_a_text_emb_p1",
+    "omni_a_p2": "omni_a_text_emb_p2",
+    "omni_av_p1": "omni_av_text_emb_p1",
+    "omni_av_p2": "omni_av_text_emb_p2",
 }
 MODALITY_ORDER = "VATF"
 INPUT_KEY = "inputs"  # the single key of an assembled SplitData

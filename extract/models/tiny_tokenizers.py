@@ -134,7 +134,10 @@ def omni_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
         tokenizer_object=tok,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
-        extra_special_tokens=OMNI_SPECIALS,
+        # Named as in the Omni checkpoint's tokenizer config: `Qwen2_5OmniProcessor` reads them by these names.
+        extra_special_tokens={"image_token": "<|IMAGE|>", "audio_token": "<|AUDIO|>", "video_token": "<|VIDEO|>",
+                              "vision_bos_token": "<|vision_bos|>", "vision_eos_token": "<|vision_eos|>",
+                              "audio_bos_token": "<|audio_bos|>", "audio_eos_token": "<|audio_eos|>"},
         padding_side="left",
         model_max_length=32768,
     )

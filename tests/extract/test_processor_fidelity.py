@@ -1,7 +1,8 @@
-"""Our hand-built chat inputs (`ChatProcessor`, `QwenChatProcessor`) against transformers' own processors
-(`VideoLlavaProcessor`, `LlavaProcessor`, `Qwen2VLProcessor`, with their torchvision video and image
-processors) on the real test videos: the same token ids, attention masks and placeholder counts (and
-Qwen2-VL's grids and token types), pixel values within the resize rounding.
+"""Our hand-built chat inputs (`ChatProcessor`, `QwenChatProcessor`, `OmniChatProcessor`) against transformers'
+own processors (`VideoLlavaProcessor`, `LlavaProcessor`, `Qwen2VLProcessor`, `Qwen2_5OmniProcessor` for video,
+audio and both, with their torchvision video and image processors) on the real test videos: the same token ids,
+attention masks and placeholder counts (and Qwen2-VL's grids and token types, Omni's audio features and
+seconds per grid), pixel values within the resize rounding.
 
 Those processors need torchvision, which does not import beside the pinned CPU torch, so this runs where it
 does (the GPU machine: `bash benchmarks/gpu_run.sh fidelity`) and is skipped elsewhere. Our side is built
@@ -160,6 +161,66 @@ def test_qwen2vl_matches_qwen2vl_processor(clips, backend):
     _check_pixels(f"Qwen2-VL ({backend})", *as_channels, video_proc.image_std, channel_axis=1)
 
 
+def _clips_with_audio():
+    """(frames, 16 kHz audio from the first frame, sampled fps) of each test video that has an audio track."""
+    from extract.media import load_audio, probe
+    from extract.errors import NoAudioError
+
+    out = []
+    for name, frames in zip(VIDEOS, _clips()):
+        try:
+            track = load_audio(MEDIA / name, 16000)
+        except NoAudioError:
+            continue
+        duration = probe(MEDIA / name).duration
+        wave = track.wave[max(0, -int(round(track.start * 16000))):][:int(min(duration, 30) * 16000)]
+        out.append((frames, wave, len(frames) / duration))
+    return out
+
+
+@pytest.mark.parametrize("variant", ["v", "a", "av"])
+def test_qwen25_omni_matches_qwen25_omni_processor(variant):
+    from transformers import (Qwen2_5OmniProcessor, Qwen2_5OmniThinkerConfig, Qwen2VLImageProcessor,
+                              Qwen2VLImageProcessorPil, Qwen2VLVideoProcessor, WhisperFeatureExtractor)
+
+    from extract.models.omni_chat import AVClip, OmniChatProcessor
+    from extract.models.tiny_tokenizers import omni_tokenizer
+
+    tok = omni_tokenizer()
+    token = tok.convert_tokens_to_ids
+    config = Qwen2_5OmniThinkerConfig(audio_token_index=token("<|AUDIO|>"), video_token_index=token("<|VIDEO|>"),
+                                      image_token_index=token("<|IMAGE|>"), audio_start_token_id=token("<|audio_bos|>"),
+                                      vision_start_token_id=token("<|vision_bos|>"))  # the 7B's vision and audio
+    whisper = WhisperFeatureExtractor(feature_size=128, return_attention_mask=True)  # the 7B's: 128 mel bins
+    ours = OmniChatProcessor.for_thinker(config, tok, Qwen2VLImageProcessorPil(), whisper, None, variant=variant)
+    video_proc = Qwen2VLVideoProcessor()
+    ref = Qwen2_5OmniProcessor(image_processor=Qwen2VLImageProcessor(), video_processor=video_proc,
+                               feature_extractor=whisper, tokenizer=_left_padded_tokenizer(omni_tokenizer))
+    clips = _clips_with_audio()
+    assert clips, "no test video with an audio track"
+    for k, (frames, wave, fps) in enumerate(clips):  # one clip per call: the processor takes one fps per call
+        mine = ours([AVClip(frames, wave, fps)], [PROMPTS[k % 2]])
+        text = [ours.format(PROMPTS[k % 2])]
+        if variant == "a":
+            theirs = ref(text=text, audio=[wave], return_tensors="pt")
+        else:
+            theirs = ref(text=text, videos=[frames], audio=[wave] if variant == "av" else None,
+                         load_audio_from_video=variant == "av", audio_from_video_indices=[0] if variant == "av" else None,
+                         videos_kwargs={"fps": fps, "do_sample_frames": False}, return_tensors="pt")
+        what = f"Qwen2.5-Omni {variant} clip {k}"
+        _check_text(what, mine, theirs, ours.tokenizer.convert_tokens_to_ids("<|VIDEO|>" if variant != "a" else "<|AUDIO|>"))
+        if variant != "v":
+            assert torch.equal(mine["feature_attention_mask"], theirs["feature_attention_mask"].long()), what
+            assert torch.allclose(mine["input_features"], theirs["input_features"], atol=1e-5), what
+        if variant != "a":
+            assert torch.equal(mine["video_grid_thw"], theirs["video_grid_thw"].long()), what
+            assert torch.allclose(mine["video_second_per_grid"].float(),
+                                  torch.as_tensor(theirs["video_second_per_grid"]).float()), what
+            per_channel = mine["pixel_values_videos"].shape[-1] // 3
+            _check_pixels(what, *[t.reshape(t.shape[0], 3, per_channel) for t in (
+                mine["pixel_values_videos"], theirs["pixel_values_videos"])], video_proc.image_std, channel_axis=1)
+
+
 if __name__ == "__main__":
     if not HAVE_TORCHVISION:
         print("processor fidelity: skipped, torchvision does not import here")
@@ -169,4 +230,6 @@ if __name__ == "__main__":
     for name in ("pil", "torchvision"):
         test_llava_matches_llava_processor(frames, name)
         test_qwen2vl_matches_qwen2vl_processor(frames, name)
+    for variant in ("v", "a", "av"):
+        test_qwen25_omni_matches_qwen25_omni_processor(variant)
     print("processor fidelity: all checks passed")
