@@ -81,13 +81,10 @@ def load_model(
     kwargs = dict(spec.model_kwargs, dtype=dtype, **hub)
     if spec.attn_implementation:
         kwargs["attn_implementation"] = spec.attn_implementation
-    whole_omni = config.model_type == "qwen2_5_omni"
-    if whole_omni:  # the thinker of a whole Omni checkpoint: the talker (speech output) is never built
-        model_class, kwargs["enable_audio_output"] = transformers.Qwen2_5OmniForConditionalGeneration, False
+    if config.model_type == "qwen2_5_omni":  # a whole Omni checkpoint: its thinker's weights only (no talker)
+        kwargs.update(config=config.thinker_config, key_mapping={r"^thinker\.": ""})
     try:
         model, info = model_class.from_pretrained(name, output_loading_info=True, **kwargs)
-        if whole_omni:
-            model = model.thinker
         processor = _load_processor(spec, name, model.config, hub)
     except OSError as e:
         raise _not_available(spec, name, hub, offline, e) from e

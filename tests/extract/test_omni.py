@@ -127,3 +127,33 @@ def test_extractor_writes_every_variant_and_marks_unheard_ones_missing(run):
     folder = Path(summary["extractors"]["omni"]["folder"])
     reason = json.loads((folder / "omni_av_text_p1" / f"{FAULT_IDS['no_audio']}.missing.json").read_text())["reason"]
     assert "no audio" in reason
+
+
+def test_a_whole_omni_checkpoint_loads_as_its_thinker(omni, tiny_models, tmp_path):
+    """The hub checkpoint is the whole model ("qwen2_5_omni", weights under `thinker.`): `load_model` and the
+    resolver take its thinker, which answers as the thinker-only folder does."""
+    import shutil
+
+    from transformers import Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration
+
+    from extract.extractors.model_choice import resolve_real
+    from extract.models import load_model
+
+    model, proc = omni
+    whole = Qwen2_5OmniForConditionalGeneration(Qwen2_5OmniConfig(thinker_config=model.config.to_dict(),
+                                                                  enable_audio_output=False))
+    whole.thinker.load_state_dict(model.state_dict())
+    whole.save_pretrained(tmp_path)
+    for f in (tiny_models / "omni").iterdir():
+        if f.suffix == ".json" and f.name not in ("config.json", "generation_config.json"):
+            shutil.copy(f, tmp_path / f.name)
+    loaded, loaded_proc = load_model("omni", tmp_path)
+    assert type(loaded).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration"
+    assert resolve_real("omni", str(tmp_path)).dim() == model.config.text_config.hidden_size
+    batch = clips(2, seed=2)
+    mine = loaded_proc.with_variant("av").media_inputs(batch)
+    text = loaded_proc.with_variant("av").text_inputs(mine, PROMPTS)
+    with torch.inference_mode():
+        a = loaded(**{**mine, **text}).logits
+        b = model(**{**mine, **text}).logits
+    torch.testing.assert_close(a, b)
