@@ -5,8 +5,9 @@
 #     bash benchmarks/gpu_run.sh                    # all: sweep, kernels, train step, fidelity, extraction
 #     bash benchmarks/gpu_run.sh sweep train_step   # some
 #
-# fidelity: our hand-built chat-model inputs against transformers' own processors (needs torchvision, which
-# a CUDA install has; tests/extract/test_processor_fidelity.py, run without pytest).
+# fidelity: our hand-built chat-model inputs against transformers' own processors, Qwen2.5-Omni's (video,
+# audio, both) included (needs torchvision, which a CUDA install has; tests/extract/test_processor_fidelity.py,
+# run without pytest).
 #
 # Each benchmark has its own time limit, so one that hangs or fails leaves the others' figures.
 set -u
@@ -41,5 +42,5 @@ PYEOF
 step sweep 150 $PY benchmarks/sweep.py --size gpu --flat-check
 step kernels 45 $PY benchmarks/sweep.py --kernels
 step train_step 240 $PY benchmarks/train_step.py --size paper --precision bfloat16 --steps 10 --rounds 3 --profile 3
-step fidelity 90 $PY tests/extract/test_processor_fidelity.py
+step fidelity 150 $PY tests/extract/test_processor_fidelity.py
 step extract 330 $PY benchmarks/extract_throughput.py --size full --device cuda --json-out "$OUT/extract.json"

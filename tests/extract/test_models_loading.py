@@ -36,6 +36,7 @@ EXPECTED = {
     "vllava": ("VideoLlavaForConditionalGeneration", "ChatProcessor"),
     "llava": ("LlavaForConditionalGeneration", "ChatProcessor"),
     "qwen2vl": ("Qwen2VLForConditionalGeneration", "QwenChatProcessor"),
+    "omni": ("Qwen2_5OmniThinkerForConditionalGeneration", "OmniChatProcessor"),
 }
 
 

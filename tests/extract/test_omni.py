@@ -108,14 +108,14 @@ def run(run_once, tiny_cache):
         generate(folder / "reactions", layout="muse", clips_per_split=1, seed=7, faults=True, progress=False)
         cache = tiny_cache(folder / "cache")
         assert main(["--data-root", str(folder / "reactions"), "--cache-dir", str(cache), "--config", "full",
-                     "--models", "tiny", "--extractors", "omni", "--max-new-tokens", "6", "--no-build",
-                     "--no-progress"]) == 0
+                     "--data-dir", str(folder / "tfds"), "--models", "tiny", "--extractors", "omni",
+                     "--max-new-tokens", "6", "--no-progress"]) == 0
 
-    return run_once("omni-synthetic", extract) / "cache"
+    return run_once("omni-synthetic", extract)
 
 
 def test_extractor_writes_every_variant_and_marks_unheard_ones_missing(run):
-    export = run / "exports" / "reactions-full"
+    export = run / "cache" / "exports" / "reactions-full"
     manifest = Manifest.read(export)
     assert set(KEYS) <= set(manifest.features)
     assert manifest.features["omni_av_emb_p2"].dim == 64 and manifest.features["omni_a_text_emb_p1"].kind == "video"
@@ -127,6 +127,12 @@ def test_extractor_writes_every_variant_and_marks_unheard_ones_missing(run):
     folder = Path(summary["extractors"]["omni"]["folder"])
     reason = json.loads((folder / "omni_av_text_p1" / f"{FAULT_IDS['no_audio']}.missing.json").read_text())["reason"]
     assert "no audio" in reason
+    import tensorflow_datasets as tfds
+
+    train = tfds.data_source("hume_reaction/full", data_dir=str(run / "tfds"))["train"]
+    ex = next(train[i] for i in range(len(train)) if train[i]["id"] == FAULT_IDS["no_audio"].encode())
+    assert ex["missing"]["omni_av_emb_p1"] and not ex["features"]["omni_av_emb_p1"].any()
+    assert not ex["missing"]["omni_v_emb_p1"] and ex["features"]["omni_v_text_p2"]
 
 
 def test_a_whole_omni_checkpoint_loads_as_its_thinker(omni, tiny_models, tmp_path):
