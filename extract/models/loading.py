@@ -43,7 +43,7 @@ def load_model(
     revision: str | None = None,
     local_files_only: bool | None = None,
 ):
-    """(model, processor) for `kind` (vit, wavlm, clip, roberta, vllava, llava, qwen2vl), in eval mode.
+    """(model, processor) for `kind` (vit, wavlm, clip, roberta, vllava, llava, qwen2vl, omni), in eval mode.
 
     `name_or_path` defaults to the kind's paper model. `local_files_only` defaults to `hub_offline()`
     (the HF offline variables, or a hub that did not answer a quick probe: see hub.py). Raises `ModelNotAvailableError` naming the id and the CLI flag that takes a
