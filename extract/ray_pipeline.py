@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 
 from extract.cache import FeatureCache, ProbeCache
 from extract.errors import ClipError
-from extract.extractors.base import Extractor, Media, RunSummary, _batches, _try_prepare, record_output
+from extract.extractors.base import (Extractor, Media, RunSummary, _batches, _try_prepare, open_cache,
+                                     record_output)
 from extract.extractors.model_pool import ModelExtractor
 from extract.media import probe
 from tfds_hume.records import ClipRecord
@@ -124,22 +125,14 @@ class RayRunner:
         """As `extract.extractors.run_extractor`; `probe`, `workers` and `prefetch` are the plain run's
         (workers probe the files themselves: a probe cache would be a write on their machine)."""
         del probe, workers, prefetch
-        specs = extractor.specs()
-        cache = FeatureCache(features_dir, extractor.name, extractor.settings(), list(specs))
-        summary = RunSummary(extractor=extractor.name, folder=str(cache.folder))
-        pending = []
-        for clip in clips:
-            if cache.is_done(clip.id):
-                summary.cached += 1
-            else:
-                pending.append(clip)
+        specs, cache, summary, pending = open_cache(extractor, clips, features_dir)
         start = time.perf_counter()
         if pending:
             self.connect()
             batches = list(_batches(pending, extractor.batch_size))
             notes: dict[int, list[dict[str, str]]] = {}
             bar = tqdm(total=len(pending), desc=f"{extractor.name} (ray)", unit="video",
-                       disable=not progress, dynamic_ncols=True)
+                       disable=None if progress else True, dynamic_ncols=True)  # None: on a terminal only
             try:
                 t0 = time.perf_counter()
                 for row in self._dataset(extractor, batches).iter_rows():

@@ -242,6 +242,21 @@ def _run_pending(extractor: Extractor, specs: dict[str, FeatureSpec], pending: l
         bar.close()
 
 
+def open_cache(extractor: Extractor, clips: Sequence[ClipRecord], features_dir):
+    """(specs, cache, summary, clips still to do) of `extractor` under `features_dir`: the cached clips are
+    counted in the summary, whichever runner (plain or Ray) then does the rest."""
+    specs = extractor.specs()
+    cache = FeatureCache(features_dir, extractor.name, extractor.settings(), list(specs))
+    summary = RunSummary(extractor=extractor.name, folder=str(cache.folder))
+    pending = []
+    for clip in clips:
+        if cache.is_done(clip.id):
+            summary.cached += 1
+        else:
+            pending.append(clip)
+    return specs, cache, summary, pending
+
+
 def run_extractor(extractor: Extractor, clips: Sequence[ClipRecord], features_dir, *,
                   probe: ProbeCache | None = None, progress: bool = True, workers: int = 0,
                   prefetch: int = 1) -> tuple[RunSummary, FeatureCache]:
@@ -250,16 +265,8 @@ def run_extractor(extractor: Extractor, clips: Sequence[ClipRecord], features_di
 
     workers: threads running `prepare` (0: in the calling thread); prefetch: batches prepared ahead.
     """
-    specs = extractor.specs()
-    cache = FeatureCache(features_dir, extractor.name, extractor.settings(), list(specs))
+    specs, cache, summary, pending = open_cache(extractor, clips, features_dir)
     media = Media(probe=probe or ProbeCache(features_dir))
-    summary = RunSummary(extractor=extractor.name, folder=str(cache.folder))
-    pending = []
-    for clip in clips:
-        if cache.is_done(clip.id):
-            summary.cached += 1
-        else:
-            pending.append(clip)
     start = time.perf_counter()
     if pending:
         extractor.setup()
