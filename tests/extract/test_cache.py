@@ -87,11 +87,11 @@ def test_changed_setting_writes_a_new_folder(tmp_path):
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    def crash(f, **arrays):
-        f.write(b"PK\x03\x04 half a zip")
+    def crash(f, array, **kwargs):
+        f.write(b"\x93NUMPY half an array")
         raise OSError("disk full")
 
-    monkeypatch.setattr(manifest_mod.np, "savez", crash)
+    monkeypatch.setattr(manifest_mod.np.lib.format, "write_array", crash)
     cache = FeatureCache(tmp_path, "x", {"a": 1}, ["value"])
     with pytest.raises(OSError, match="disk full"):
         cache.write_value("00001", "value", np.zeros((4, 3), np.float32))
