@@ -30,7 +30,7 @@ from tfds_hume.cli_errors import cli_main
 
 def abstract_state(cfg: TrainConfig, run_info: dict[str, Any], mesh) -> tuple[Any, Any]:
     """(graphdef, abstract replicated state) of the run's (model, optimizer), allocating nothing."""
-    halve_steps = cfg.halve_every * run_info["steps_per_epoch"] if cfg.schedule == "step" else 0
+    halve_steps = cfg.halve_steps(run_info["steps_per_epoch"])
 
     def make():
         model = build_model(cfg.model, cfg.model_kwargs, in_dim=run_info["in_dim"],

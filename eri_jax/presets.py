@@ -63,6 +63,14 @@ class Preset:
     modalities: str | None = None
     text_source: str = "clip"
 
+    @property
+    def halve_epochs(self) -> int:
+        """Epochs between LR halvings in effect: `halve_every` under the step schedule, else 0 (constant)."""
+        return self.halve_every if self.schedule == "step" else 0
+
+
+# A step schedule asked for over a constant preset (which has no halving interval) halves every 10 epochs.
+DEFAULT_HALVE_EVERY = 10
 
 _PRESETS: dict[tuple[str, str], Preset] = {
     ("viper", "paper"): Preset(
@@ -98,3 +106,24 @@ def get_preset(model: str, preset: str) -> Preset:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     return _PRESETS[(model, preset)]
+
+
+def resolve_preset(model: str, preset: str, **given: Any) -> Preset:
+    """The (model, preset) defaults with every setting the user gave applied over them.
+
+    given: Preset field -> value; None means "not given" (the argparse default of every such flag).
+    This is the one place a run's settings are decided: `eri_jax.train`, `eri_jax.sweep` (and through
+    them `eri_jax.crossfit` and `eri_jax.reproduce`) call it with their flags.
+    """
+    p = get_preset(model, preset)
+    names = {f.name for f in dataclasses.fields(Preset)}
+    unknown = sorted(set(given) - names)
+    if unknown:
+        raise TypeError(f"not preset settings: {', '.join(unknown)}")
+    given = {k: v for k, v in given.items() if v is not None}
+    for k in ("epochs", "batch_size"):
+        if k in given and given[k] < 1:
+            raise ValueError(f"--{k.replace('_', '-')} {given[k]}: must be at least 1")
+    if given.get("schedule") == "step" and "halve_every" not in given and not p.halve_every:
+        given["halve_every"] = DEFAULT_HALVE_EVERY
+    return dataclasses.replace(p, **given)

@@ -45,15 +45,17 @@ from eri_jax import sharding as shd
 from eri_jax.checkpointing import DamagedCheckpoint, RunCheckpoints
 from eri_jax.model_factory import OUTPUT_BIAS_INITS, build_model, set_output_bias
 from eri_jax.models.probe import ACTIVATION_NAMES
-from eri_jax.presets import MODELS, OPTIMIZERS, PRESETS, SCHEDULES, get_preset
+from eri_jax.presets import MODELS, OPTIMIZERS, PRESETS, SCHEDULES, resolve_preset
 from eri_jax.token_layout import viper_block_widths
 from eri_jax.train_step import learning_rate, make_optimizer, make_predict, make_train_step
 from tfds_hume.cli_errors import cli_main
 
-# Fields that define a run: a rerun with other values under the same run name is refused, not resumed.
-IDENTITY_FIELDS = ("model", "preset", "dataset", "features", "model_kwargs", "optimizer", "lr",
-                   "weight_decay", "batch_size", "schedule", "halve_every", "standardize", "output_bias",
-                   "precision", "seed", "init_from", "block_widths")
+# Marks a field that defines a run: a rerun with another value under the same run name is refused, not resumed.
+_IDENTITY = {"identity": True}
+
+
+def _identity(default: Any = dataclasses.MISSING) -> Any:
+    return dataclasses.field(default=default, metadata=_IDENTITY)
 
 
 class TrainingDiverged(FloatingPointError):
@@ -64,32 +66,32 @@ class TrainingDiverged(FloatingPointError):
 class TrainConfig:
     """Everything that determines a run (saved as `config.json`; `evaluate.py` rebuilds from it)."""
 
-    model: str
-    preset: str
-    dataset: str
-    features: list[str]
-    model_kwargs: dict[str, Any]
-    optimizer: str
-    lr: float
-    weight_decay: float
-    batch_size: int
-    epochs: int
-    schedule: str
-    halve_every: int
-    standardize: bool
-    precision: str
-    seed: int
-    run_name: str
+    model: str = _identity()
+    preset: str = _identity()
+    dataset: str = _identity()
+    features: list[str] = _identity()
+    model_kwargs: dict[str, Any] = _identity()
+    optimizer: str = _identity()
+    lr: float = _identity()
+    weight_decay: float = _identity()
+    batch_size: int = _identity()
+    epochs: int = dataclasses.field()  # may grow on a rerun (train further)
+    schedule: str = _identity()
+    halve_every: int = _identity()  # epochs between LR halvings; 0 = constant LR
+    standardize: bool = _identity()
+    precision: str = _identity()
+    seed: int = _identity()
+    run_name: str = dataclasses.field()
     data_dir: str | None = None
     workdir: str = "checkpoints"
     runs_dir: str = "runs"
-    init_from: str | None = None
+    init_from: str | None = _identity(None)
     trust_pickle: bool = False
-    output_bias: str = "zero"
+    output_bias: str = _identity("zero")
     modalities: str | None = None
     text_source: str | None = None
     # ViPER's token layout: {feature key: width its block is zero-padded to} (token_layout.py).
-    block_widths: dict[str, int] | None = None
+    block_widths: dict[str, int] | None = _identity(None)
     perceiver_config: str | None = None  # --perceiver-config: the HF config of an --init-from state dict
     model_source: str | None = None  # with --init-from: where model_kwargs came from
 
@@ -104,6 +106,14 @@ class TrainConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.workdir) / self.run_name
+
+    def halve_steps(self, steps_per_epoch: int) -> int:
+        """Optimizer updates between LR halvings (0 = constant LR)."""
+        return self.halve_every * steps_per_epoch
+
+
+# Fields that define a run: a rerun with other values under the same run name is refused, not resumed.
+IDENTITY_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("identity"))
 
 
 @dataclasses.dataclass
@@ -153,15 +163,23 @@ def model_settings(args: argparse.Namespace, preset_kwargs: dict[str, Any]) -> t
     return kwargs, changed
 
 
+# The flags of `python -m eri_jax.train` that override a preset setting of the same name (None = not given).
+PRESET_FLAGS = ("optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule", "halve_every",
+                "standardize", "text_source")
+
+
 def make_config(args: argparse.Namespace, *, synthetic: bool) -> TrainConfig:
-    """Fill every option the user left unset from the preset (paper for real data, demo for synthetic)."""
+    """The run's config: the preset (paper for real data, demo for synthetic) with the user's flags over it."""
     preset_name = args.preset or ("demo" if synthetic else "paper")
-    p = get_preset(args.model, preset_name)
+    # Loaded weights keep their own output bias unless the user asks for the train mean.
+    output_bias = args.output_bias or ("zero" if args.init_from else None)
+    p = resolve_preset(args.model, preset_name, output_bias=output_bias,
+                       **{k: getattr(args, k) for k in PRESET_FLAGS})
     explicit = [k for k in (args.features or "").split(",") if k.strip()]
     if explicit and args.modalities:
         raise ValueError("pass either --features (dataset keys) or --modalities (ViPER letters), not both")
     modalities = args.modalities
-    text_source = args.text_source or p.text_source
+    text_source = p.text_source
     if args.model != "viper" and modalities:
         raise ValueError("--modalities is ViPER's; pass --features for the probe and the LSTM")
     if explicit:
@@ -176,29 +194,20 @@ def make_config(args: argparse.Namespace, *, synthetic: bool) -> TrainConfig:
     if not modalities:
         text_source = None
     seed = args.seed if args.seed is not None else 0
-    schedule = args.schedule or p.schedule
-    standardize = p.standardize if args.standardize is None else args.standardize
     model_kwargs, model_source = dict(p.model_kwargs), None
     if args.init_from and args.model == "viper":
-        if standardize:
+        if p.standardize:
             raise ValueError("--init-from with --standardize: a ViPER checkpoint was trained on raw tokens, and "
                              "z-scored inputs would not reproduce it; drop --standardize")
         model_kwargs, model_source = checkpoint_model_kwargs(args, p.model_kwargs, preset_name)
     elif args.perceiver_config:
         raise ValueError("--perceiver-config describes the state dict of --init-from (ViPER); pass --init-from too")
-    halve_every = args.halve_every if args.halve_every is not None else (p.halve_every or 10)
     model_kwargs, changed = model_settings(args, model_kwargs)  # over the checkpoint's, with --init-from
     return TrainConfig(
         model=args.model, preset=preset_name, dataset=args.dataset, features=keys,
-        model_kwargs=model_kwargs, optimizer=args.optimizer or p.optimizer,
-        lr=args.lr if args.lr is not None else p.lr,
-        weight_decay=args.weight_decay if args.weight_decay is not None else p.weight_decay,
-        batch_size=args.batch_size or p.batch_size, epochs=args.epochs or p.epochs, schedule=schedule,
-        halve_every=halve_every if schedule == "step" else 0,
-        standardize=standardize,
-        # Loaded weights keep their own output bias unless the user asks for the train mean.
-        output_bias=args.output_bias or ("zero" if args.init_from else p.output_bias),
-        precision=args.precision, seed=seed,
+        model_kwargs=model_kwargs, optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
+        batch_size=p.batch_size, epochs=p.epochs, schedule=p.schedule, halve_every=p.halve_epochs,
+        standardize=p.standardize, output_bias=p.output_bias, precision=args.precision, seed=seed,
         run_name=args.run_name or default_run_name(args.model, preset_name, keys, seed, modalities,
                                                     text_source, changed),
         data_dir=args.data_dir, workdir=args.workdir, runs_dir=args.runs_dir, init_from=args.init_from,
@@ -292,7 +301,7 @@ def init_state(cfg: TrainConfig, *, in_dim: int, num_outputs: int, steps_per_epo
         set_output_bias(model, cfg.model, label_mean)
     elif cfg.output_bias != "zero":
         raise ValueError(f"unknown output bias init {cfg.output_bias!r}; choose {OUTPUT_BIAS_INITS}")
-    halve_steps = cfg.halve_every * steps_per_epoch if cfg.schedule == "step" else 0
+    halve_steps = cfg.halve_steps(steps_per_epoch)
     tx = make_optimizer(cfg.optimizer, cfg.lr, cfg.weight_decay, halve_steps=halve_steps)
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     graphdef, state = nnx.split((model, optimizer))

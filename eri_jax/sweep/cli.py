@@ -18,12 +18,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from eri_jax.presets import OPTIMIZERS, PRESETS, SCHEDULES, get_preset
+from eri_jax.presets import OPTIMIZERS, PRESETS, SCHEDULES, resolve_preset
 from eri_jax.sweep import grid
 from eri_jax.sweep.runner import SweepConfig, run_sweep
 from tfds_hume.cli_errors import cli_main
 
 SWEEP_MODELS = ("probe", "viper")
+# The flags of `python -m eri_jax.sweep` that override a preset setting of the same name (None = not given).
+PRESET_FLAGS = ("optimizer", "weight_decay", "batch_size", "epochs", "schedule", "halve_every")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +74,10 @@ def make_config(args: argparse.Namespace, meta) -> SweepConfig:
     if table and model != table.model:
         raise ValueError(f"--table {args.table} is a {table.model} table; drop --model {model}")
     preset_name = args.preset or ("demo" if meta.synthetic else "paper")
-    p = get_preset(model, preset_name)
+    use_paper_table = table is not None and preset_name == "paper"
+    text_source = args.text_source or (table.paper_text_source if use_paper_table else None)
+    p = resolve_preset(model, preset_name, text_source=text_source,
+                       **{k: getattr(args, k) for k in PRESET_FLAGS})
     seeds = grid.parse_ints(args.seeds, "seeds")
     if table and len(seeds) < table.min_seeds:
         raise ValueError(f"--table {args.table} needs at least {table.min_seeds} seeds, got --seeds {args.seeds}")
@@ -90,9 +95,7 @@ def make_config(args: argparse.Namespace, meta) -> SweepConfig:
             raise ValueError("--activations is the probe's; ViPER has none to sweep")
         activations = [None]
 
-    use_paper_table = table is not None and preset_name == "paper"
-    text_source = args.text_source or (table.paper_text_source if use_paper_table else p.text_source)
-    mapping = grid.default_modality_map(text_source)
+    mapping = grid.default_modality_map(p.text_source)
     mapping.update(grid.parse_modality_map(args.modality_map))
     numeric = [k for k, s in meta.features.items() if s.kind in ("frame", "video")]
 
@@ -127,18 +130,13 @@ def make_config(args: argparse.Namespace, meta) -> SweepConfig:
             model_kwargs["hidden"] = args.hidden
     elif args.hidden:
         raise ValueError("--hidden is the probe's")
-    schedule = args.schedule or p.schedule
-    halve_every = (args.halve_every if args.halve_every is not None else (p.halve_every or 10)) \
-        if schedule == "step" else 0
     out = args.out or f"runs/sweep-{model}" + (f"-table{args.table}" if args.table else "")
     used_letters = {c for i in inputs if i.modalities for c in i.modalities}
     return SweepConfig(
         model=model, dataset=args.dataset, data_dir=args.data_dir, preset=preset_name, inputs=inputs,
-        seeds=seeds, lrs=lrs, activations=activations, epochs=args.epochs or p.epochs,
-        batch_size=args.batch_size or p.batch_size, eval_batch_size=args.eval_batch_size,
-        optimizer=args.optimizer or p.optimizer,
-        weight_decay=args.weight_decay if args.weight_decay is not None else p.weight_decay,
-        halve_every=halve_every, model_kwargs=model_kwargs, precision=args.precision, chunk=args.chunk,
+        seeds=seeds, lrs=lrs, activations=activations, epochs=p.epochs,
+        batch_size=p.batch_size, eval_batch_size=args.eval_batch_size, optimizer=p.optimizer,
+        weight_decay=p.weight_decay, halve_every=p.halve_epochs, model_kwargs=model_kwargs, precision=args.precision, chunk=args.chunk,
         out=out, table=args.table, fast_compile=args.fast_compile,
         modality_map={k: v for k, v in mapping.items() if k in used_letters})
 
