@@ -57,8 +57,14 @@ def build_full(kind: str, device: str, layers: int | None = None):
 
     `layers` cuts both towers to that depth (a CPU smoke test of the full widths and media sizes).
     """
-    from transformers import (CLIPImageProcessor, LlavaConfig, LlavaForConditionalGeneration, VideoLlavaConfig,
-                              VideoLlavaForConditionalGeneration, VideoLlavaImageProcessor)
+    from transformers import (
+        CLIPImageProcessor,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        VideoLlavaConfig,
+        VideoLlavaForConditionalGeneration,
+        VideoLlavaImageProcessor,
+    )
 
     tok = llm_tokenizer()
     ids = dict(image_token_index=tok.convert_tokens_to_ids("<image>"), pad_token_id=tok.pad_token_id)
