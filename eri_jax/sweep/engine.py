@@ -14,8 +14,9 @@ run axis of the carry: each run has its own parameters, optimizer state (its lea
 `lax.switch`). The data are shared, not copied per run. With `vmapped=False` the same function trains one
 run; a run trained alone and the same run trained inside a vmapped sweep agree to float tolerance.
 
-Probe sweeps on the CPU go one step further (stacked.py; `EngineConfig.stack_seeds`). Runs that share a seed share the batches, so `init` groups
-them (`Carry.stacking`, static) and each epoch trains every group as one wide probe: one GEMM per layer and
+Probe sweeps on the CPU go one step further (stacked.py; `EngineConfig.stack_seeds`). Runs that share a
+seed share the batches, so `init` groups them (`Carry.stacking`, static) and each epoch trains every
+group as one wide probe (its own forward and loss through the same `update`): one GEMM per layer and
 group instead of one batched dot over all runs, the optimizer state in a layout whose elementwise
 arithmetic is per run as it stands. The carry stays in the per-run layout between epochs (converted in
 the epoch call, under 1 % of an epoch at the Hume size), so everything outside the epoch is unchanged.
@@ -38,9 +39,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from eri_jax.metrics import defined_mean, pearson_jax
+from eri_jax.evaluation.metrics import defined_mean, pearson_jax
+from eri_jax.models.probe import Probe
+from eri_jax.models.viper import Viper
 from eri_jax.sweep import stacked
-from eri_jax.train_step import forward, make_optimizer, update
+from eri_jax.training.step import forward, make_optimizer, update
 
 # How often each engine function was traced (compiled); tests check one compile per shape and mode.
 TRACE_COUNTS: collections.Counter = collections.Counter()
@@ -412,8 +415,6 @@ class ProbeBuilder:
     dtype: Any = jnp.float32
 
     def __call__(self, rngs: nnx.Rngs, activation: jax.Array) -> nnx.Module:
-        from eri_jax.models.probe import Probe
-
         return Probe(self.in_dim, self.hidden, self.num_outputs, activation=jnp.asarray(activation, jnp.int32),
                      rngs=rngs, dtype=self.dtype)
 
@@ -429,8 +430,6 @@ def probe_builder(in_dim: int, hidden: int, num_outputs: int, *, dtype=jnp.float
 
 def viper_builder(config: Any, *, dtype=jnp.float32) -> ModelBuilder:
     """ViPER of `config` (a `ViperConfig`); it has no activation choice, so the index is ignored."""
-    from eri_jax.models.viper import Viper
-
     def build(rngs: nnx.Rngs, activation: jax.Array) -> nnx.Module:
         del activation
         return Viper(config, rngs=rngs, dtype=dtype, param_dtype=jnp.float32)

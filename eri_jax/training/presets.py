@@ -1,13 +1,13 @@
 """Per-model training defaults: the seed paper's settings (`paper`) and a small CPU demo (`demo`).
 
-| model | preset | optimizer            | lr    | batch | epochs | schedule            | model size                      |
-|-------|--------|----------------------|-------|-------|--------|---------------------|---------------------------------|
-| viper | paper  | AdamW (wd 0.01)      | 1e-5  | 16    | 20     | halve every 10 ep.  | HF Perceiver defaults (283 M)   |
-| viper | demo   | AdamW (wd 0.01)      | 5e-4  | 16    | 30     | halve every 15 ep.  | 32 latents x 64, 2 layers, 4 h.†|
-| probe | paper  | AdamW (wd 0.01)      | 1e-4  | 32*   | 50     | constant            | hidden 512*, ReLU               |
-| probe | demo   | AdamW (wd 0.01)      | 1e-2  | 16    | 40     | constant            | hidden 64, ReLU                 |
-| lstm  | paper  | Adam                 | 1e-4  | 64    | 30     | constant            | MuSe: 64 wide, 3 layers         |
-| lstm  | demo   | Adam                 | 2e-3  | 16    | 50     | constant            | 32 wide, 2 layers               |
+| model | preset | optimizer          | lr    | batch | epochs | schedule            | model size                      |
+|-------|--------|--------------------|-------|-------|--------|---------------------|---------------------------------|
+| viper | paper  | AdamW (wd 0.01)    | 1e-5  | 16    | 20     | halve every 10 ep.  | HF Perceiver defaults (283 M)   |
+| viper | demo   | AdamW (wd 0.01)    | 5e-4  | 16    | 30     | halve every 15 ep.  | 32 latents x 64, 2 layers, 4 h.†|
+| probe | paper  | AdamW (wd 0.01)    | 1e-4  | 32*   | 50     | constant            | hidden 512*, ReLU               |
+| probe | demo   | AdamW (wd 0.01)    | 1e-2  | 16    | 40     | constant            | hidden 64, ReLU                 |
+| lstm  | paper  | Adam               | 1e-4  | 64    | 30     | constant            | MuSe: 64 wide, 3 layers         |
+| lstm  | demo   | Adam               | 2e-3  | 16    | 50     | constant            | 32 wide, 2 layers               |
 
 (*) The paper gives neither the probe's batch size nor its hidden width; these are our choice.
 With `--init-from`, ViPER's model size is the checkpoint's and overrides the preset's (printed; see
@@ -26,7 +26,7 @@ from the zero bias of HF's init, the small Perceiver on ~100 clips collapses to 
 while learning it (dev Pearson falls from ~0.4 to ~0.1 and recovers slowly); the paper preset keeps
 the models' own initialisation. AdamW's
 weight decay 0.01 is the PyTorch default the paper's code used. Default features: ViPER `paper` uses
-modalities VATF with CLIP text (see `features.py`); the demo presets use the demo dataset's frame features
+modalities VATF with CLIP text (see `inputs/assembly.py`); the demo presets use the demo dataset's frame features
 (`pixels`, `fau`; the probe mean-pools `fau` over frames). The LSTM standardises its inputs with
 statistics fitted on the train split (as the MuSe baseline's StandardScaler); the other models do not.
 """

@@ -110,7 +110,7 @@ def make_train_step(graphdef: Any, *, state_sharding: Any = None, batch_sharding
                     donate: bool = True) -> Callable:
     """The jitted `train_step(state, batch) -> (state, loss)` (`update`) for the graph of `(model, optimizer)`.
 
-    With shardings (see `sharding.py`) the step is compiled for them: state replicated, batch split.
+    With shardings (see `training/sharding.py`) the step is compiled for them: state replicated, batch split.
     Cached per (graphdef, shardings), so equal models share one compiled step.
     """
 
