@@ -25,7 +25,9 @@ demo: setup
 reproduce-demo: setup
 	$(PY) -m eri_jax.reproduce --demo
 
+# Lint first (ruff: pyflakes, pycodestyle errors, import order; pyproject.toml), then the tests.
 test: setup
+	$(VENV)/bin/ruff check .
 	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n 2 tests
 
 clean:

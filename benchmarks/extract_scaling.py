@@ -32,14 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from extract import pipeline  # noqa: E402
 from extract.configs import ModelOptions  # noqa: E402
 from extract.extractors.base import FeatureValue, run_extractor  # noqa: E402
-from extract.extractors.model_pool import ModelExtractor, ModelPool  # noqa: E402
 from extract.extractors.model_choice import TINY_DIR, ModelRequest, ensure_tiny_models  # noqa: E402
+from extract.extractors.model_pool import ModelExtractor, ModelPool  # noqa: E402
 from extract.ray_pipeline import RayRunner, require_ray  # noqa: E402
 from tfds_hume.layouts import read_layout  # noqa: E402
 from tfds_hume.manifest import FeatureSpec  # noqa: E402
 from tfds_hume.records import ClipRecord  # noqa: E402
 from tfds_hume.synthetic import generate  # noqa: E402
-
 
 # Clips per `compute` call of each model extractor, as `extract.configs.model_extractors` sets them
 # (32 frames or windows per clip): the batch size key and the units one clip takes.

@@ -14,7 +14,8 @@ as the `vllava` extractor does; LLaVA describes single frames.
 
 Paths (`extract.models.GenerationOptions`): `plain` (dynamic cache, one call per prompt, as before issue
 16), the speed-ups without compilation (static KV cache, next batch preprocessed on a thread, length
-order, one vision pass for both prompts), and on CUDA the same with the decode step compiled (opt-in: GenerationOptions(compile=True)).
+order, one vision pass for both prompts), and on CUDA the same with the decode step compiled (opt-in:
+GenerationOptions(compile=True)).
 Each is warmed up first (a compiled path on its timed shapes; its warm-up time is printed). `same text
 as plain`: the share of answers identical to the plain path's (bfloat16 kernels may differ; on the CPU in
 float32 the tests require identical tokens). Then a batch-1 loop of the plain path, for the ratio.
@@ -67,8 +68,14 @@ def build_full(kind: str, device: str, layers: int | None = None):
 
     `layers` cuts both towers to that depth (a CPU smoke test of the full widths and media sizes).
     """
-    from transformers import (CLIPImageProcessor, LlavaConfig, LlavaForConditionalGeneration, VideoLlavaConfig,
-                              VideoLlavaForConditionalGeneration, VideoLlavaImageProcessor)
+    from transformers import (
+        CLIPImageProcessor,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        VideoLlavaConfig,
+        VideoLlavaForConditionalGeneration,
+        VideoLlavaImageProcessor,
+    )
 
     tok = llm_tokenizer()
     ids = dict(image_token_index=tok.convert_tokens_to_ids("<image>"), pad_token_id=tok.pad_token_id)

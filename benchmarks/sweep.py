@@ -87,9 +87,10 @@ def sequential(engine, runs, train, dev, epochs):
 
 
 def step_loop(engine, runs, host_train, host_dev, epochs, *, warmup_only=False):
-    """E (module docstring): per-step dispatch from the host, as `eri_jax.train` trains a run; dev mean Pearson per run."""
-    from eri_jax.metrics import mean_pearson
-    from eri_jax.train_step import make_predict, make_train_step
+    """E (module docstring): per-step dispatch from the host, as `eri_jax.train` trains a run; dev mean Pearson
+    per run."""
+    from eri_jax.evaluation.metrics import mean_pearson
+    from eri_jax.training.step import make_predict, make_train_step
 
     step, predict = make_train_step(engine.graphdef), make_predict(engine.graphdef)
     n, b, eb = host_train.size, engine.cfg.batch_size, engine.cfg.eval_batch_size
@@ -267,7 +268,8 @@ def main() -> None:
         t = time.perf_counter()
         loop_scores = step_loop(engine, runs, host_train, host_dev, args.loop_epochs)
         e_s = time.perf_counter() - t
-        print(f"E  one after another, a jitted step per host batch as eri_jax.train (compile + warm-up: {warm_s:.2f} s), "
+        print(f"E  one after another, a jitted step per host batch as eri_jax.train "
+              f"(compile + warm-up: {warm_s:.2f} s), "
               f"{args.loop_epochs} epoch(s) each: {e_s:.2f} s ({e_s / args.loop_epochs / len(runs) * 1e3:.0f} ms per "
               f"run-epoch; dev mean Pearson median {np.median(loop_scores):.3f})")
     per_b = b_s / ratio_epochs

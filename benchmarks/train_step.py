@@ -1,9 +1,10 @@
 """ViPER train step: the Flax NNX model under jax.jit against the Hugging Face PerceiverModel in PyTorch.
 
 Both sides do the same work on the same batch: forward in training mode (attention dropout 0.1), MSE
-over the outputs, backward, AdamW (weight decay 0.01). JAX runs one jitted pure function of
-(state, batch) with the state donated; PyTorch runs eager with ``torch.optim.AdamW``. Rounds alternate
-between the two so that drifting load on a shared machine hits both alike; the medians are compared.
+over the outputs, backward, AdamW (weight decay 0.01). JAX runs the trainer's jitted step
+(`eri_jax.training.step.make_train_step`, a pure function of (state, batch)) with the state donated;
+PyTorch runs eager with ``torch.optim.AdamW``. Rounds alternate between the two so that drifting load on
+a shared machine hits both alike; the medians are compared.
 
     python benchmarks/train_step.py --size cpu --precision float32 --steps 5 --rounds 3
 
@@ -18,7 +19,6 @@ import os
 import statistics
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -73,33 +73,29 @@ def train_flops(cfg, batch: int, tokens: int) -> float:
 def jax_runner(cfg, batch, precision, seed=0):
     import jax
     import jax.numpy as jnp
-    import optax
     from flax import nnx
 
     from eri_jax.models.viper import Viper
+    from eri_jax.training.step import make_optimizer, make_train_step
 
     dtype = jnp.bfloat16 if precision == "bfloat16" else jnp.float32
     # The keys go in as arguments: as constants, XLA would fold the random init of all 283 M parameters at
     # compile time (minutes on a GPU machine's host: "Very slow compile", seen on an H200).
     model = nnx.jit(lambda p, d: Viper(cfg, rngs=nnx.Rngs(params=p, dropout=d), dtype=dtype))(
         jax.random.key(seed), jax.random.key(seed + 1))
-    model.train()
-    optimizer = nnx.Optimizer(model, optax.adamw(1e-5, weight_decay=0.01), wrt=nnx.Param)
+    # The trainer's own step (eri_jax.training.step.update: masked MSE, AdamW with its LR in the state),
+    # compiled as `python -m eri_jax.train` compiles it; on a fully labelled batch the loss is plain MSE.
+    optimizer = nnx.Optimizer(model, make_optimizer("adamw", 1e-5, 0.01), wrt=nnx.Param)
     graphdef, state = nnx.split((model, optimizer))
     del model, optimizer
-
-    @partial(jax.jit, donate_argnums=0)
-    def train_step(state, x, y):
-        model, optimizer = nnx.merge(graphdef, state)
-        loss, grads = nnx.value_and_grad(lambda m: jnp.mean((m(x) - y) ** 2))(model)
-        optimizer.update(model, grads)
-        return nnx.state((model, optimizer)), loss
+    train_step = make_train_step(graphdef)
 
     x, y = (jnp.asarray(a) for a in batch)
+    arrays = {"x": x, "labels": y, "mask": jnp.ones(y.shape[0], bool)}
     holder = {"state": state}
 
     def step():
-        holder["state"], loss = train_step(holder["state"], x, y)
+        holder["state"], loss = train_step(holder["state"], arrays)
         return loss
 
     return step, lambda loss: float(jax.block_until_ready(loss))

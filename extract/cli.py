@@ -17,8 +17,15 @@ import sys
 from pathlib import Path
 
 from extract import pipeline
-from extract.configs import (BATCH_DEFAULTS, CONFIGS, MAX_NEW_TOKENS, MODEL_EXTRACTORS, TINY_MAX_NEW_TOKENS,
-                             ModelOptions, default_config)
+from extract.configs import (
+    BATCH_DEFAULTS,
+    CONFIGS,
+    MAX_NEW_TOKENS,
+    MODEL_EXTRACTORS,
+    TINY_MAX_NEW_TOKENS,
+    ModelOptions,
+    default_config,
+)
 from extract.extractors.model_choice import MODES, ModelRequest
 from extract.extractors.query import QUERY_PROMPT
 from tfds_hume import paths

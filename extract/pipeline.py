@@ -203,7 +203,8 @@ def run(data: DatasetRecords, *, config: str, cache_dir: str | os.PathLike, data
     by_reason: dict[str, dict[str, list[str]]] = {}
     for name, s in runs.items():
         for f in s.failures:
-            by_reason.setdefault(f["id"], {}).setdefault(f"{f['file']}: {f['reason']}" if f["file"] else f["reason"], []).append(name)
+            reason = f"{f['file']}: {f['reason']}" if f["file"] else f["reason"]
+            by_reason.setdefault(f["id"], {}).setdefault(reason, []).append(name)
     failed = {cid: [f"{', '.join(names)}: {reason}" for reason, names in reasons.items()]
               for cid, reasons in by_reason.items()}
     export_dir = cache_dir / "exports" / f"{dataset}-{config}"

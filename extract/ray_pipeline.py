@@ -13,7 +13,8 @@ Per extractor, one Ray Data pipeline over the clips its cache has not finished:
             nothing, so the cache needs no shared filesystem; they read the videos and the model files,
             which must be at the same paths on every machine.
 A task or actor that dies is retried by Ray (Ray Data's actor pools: `max_restarts=-1,
-max_task_retries=-1`); an output reaches the cache only when its batch came back whole, so nothing is lost or written twice.
+max_task_retries=-1`); an output reaches the cache only when its batch came back whole, so nothing is
+lost or written twice.
 In the run summary, `wait_seconds` is the time the driver waited for batches to come back (decoding and
 model work together) and `compute_seconds` the actors' time in `compute`.
 Ray is an optional dependency (`pip install '.[ray]'`), imported only here and only when used.
@@ -33,8 +34,7 @@ from tqdm.auto import tqdm
 
 from extract.cache import FeatureCache, ProbeCache
 from extract.errors import ClipError
-from extract.extractors.base import (Extractor, Media, RunSummary, _batches, _try_prepare, open_cache,
-                                     record_output)
+from extract.extractors.base import Extractor, Media, RunSummary, _batches, _try_prepare, open_cache, record_output
 from extract.extractors.model_pool import ModelExtractor
 from extract.media import probe
 from tfds_hume.records import ClipRecord

@@ -18,8 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach for a hub
 
 import pytest
 
-from tfds_hume.records import HUME_EMOTIONS
 from tests.eri_jax.train_fixtures import build_dataset
+from tfds_hume.records import HUME_EMOTIONS
 
 COMMANDS = {  # prog -> module whose `main(argv)` runs it
     "python -m extract": "extract.cli",
@@ -124,7 +124,7 @@ def test_query_without_stored_answers_says_so_at_once(ds, tmp_path, capsys):
 
 def _fake_run(ds, root: Path) -> tuple[Path, Path]:
     """A finished run's two folders as train writes them: checkpoints/<run>/ (with steps/) and runs/<run>/."""
-    from eri_jax.train import TrainConfig
+    from eri_jax.training.config import TrainConfig
 
     cfg = TrainConfig(model="probe", preset="demo", dataset=ds["name"], features=["vllava_emb_p1"],
                       model_kwargs={"hidden": 4}, optimizer="adamw", lr=1e-3, weight_decay=0.0, batch_size=4,
@@ -161,7 +161,7 @@ def test_evaluate_console_line():
 
 
 def test_reading_checkpoints_logs_no_read_only_warning(tmp_path, caplog):
-    from eri_jax.checkpointing import RunCheckpoints
+    from eri_jax.training.checkpoints import RunCheckpoints
 
     (tmp_path / "steps").mkdir()
     with caplog.at_level(logging.INFO):

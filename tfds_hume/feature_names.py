@@ -31,7 +31,7 @@ ALIASES = {
     "deepspectrum": "deepspectrum", "ds": "deepspectrum",
     "egemaps": "egemaps",
 }
-# ViPER modality letters -> dataset key (T depends on the text source, see eri_jax.features).
+# ViPER modality letters -> dataset key (T depends on the text source, see eri_jax.inputs.assembly).
 MODALITY_KEYS = {"V": "vit", "A": "wavlm", "F": "fau"}
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from eri_jax.crossfit.run import crossfit
+from eri_jax.training.loop import TrainingDiverged
 from tfds_hume.cli_errors import cli_main, error
 
 
@@ -34,8 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from eri_jax.crossfit.run import crossfit
-    from eri_jax.train import TrainingDiverged
 
     try:
         result = crossfit(args.run_dir, folds=args.folds, seed=args.seed, runs_dir=args.runs_dir,

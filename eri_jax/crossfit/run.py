@@ -26,17 +26,23 @@ import dataclasses
 import json
 import shutil
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eri_jax import features as feats
-from eri_jax import train as train_mod
 from eri_jax.crossfit.folds import assign_folds
 from eri_jax.crossfit.view import SplitView
+from eri_jax.evaluation.metrics import mean_over_defined, pearson_per_emotion
+from eri_jax.inputs import assembly as feats
+from eri_jax.report.runs import read_predictions
 from eri_jax.result_files import write_json, write_predictions
+from eri_jax.training import loop
+from eri_jax.training.config import IDENTITY_FIELDS, TrainConfig
+from eri_jax.training.inputs import load_inputs, predict_split
+from eri_jax.training.restore import read_run, restore
 
 OOF_FILE = "predictions_train_oof.csv"
 SUMMARY_FILE = "crossfit.json"
@@ -61,10 +67,9 @@ def work_dir(run_dir: str | Path, folds: int, seed: int) -> Path:
 
 
 def load_run_config(run_dir: str | Path, *, runs_dir: str | None = None,
-                    data_dir: str | None = None) -> tuple[train_mod.TrainConfig, dict[str, Any]]:
-    """(TrainConfig, saved run info) of the run in its checkpoint folder `run_dir` (`evaluate.read_run`),
+                    data_dir: str | None = None) -> tuple[TrainConfig, dict[str, Any]]:
+    """(TrainConfig, saved run info) of the run in its checkpoint folder `run_dir` (`training.restore.read_run`),
     with the output and data folders overridden where given; `init_from` is kept (folds start as the run did)."""
-    from eri_jax.evaluate import read_run
 
     cfg, info = read_run(run_dir)
     if runs_dir is not None:
@@ -74,10 +79,10 @@ def load_run_config(run_dir: str | Path, *, runs_dir: str | None = None,
     return cfg, info
 
 
-def _settings(cfg: train_mod.TrainConfig) -> dict[str, Any]:
+def _settings(cfg: TrainConfig) -> dict[str, Any]:
     """What the fold models depend on: the run's identity fields and its epochs."""
     d = cfg.to_json()
-    return {k: d[k] for k in (*train_mod.IDENTITY_FIELDS, "epochs")}
+    return {k: d[k] for k in (*IDENTITY_FIELDS, "epochs")}
 
 
 def _check_or_write_folds(path: Path, record: dict[str, Any]) -> None:
@@ -91,18 +96,17 @@ def _check_or_write_folds(path: Path, record: dict[str, Any]) -> None:
     write_json(path, record)
 
 
-def _predict_heldout(fold_cfg: train_mod.TrainConfig, fold_dir: Path, view: SplitView, meta: Any,
+def _predict_heldout(fold_cfg: TrainConfig, fold_dir: Path, view: SplitView, meta: Any,
                      heldout: list[str]) -> np.ndarray:
     """The fold model's best-epoch predictions of its held-out clips (in `heldout` order), restored and
     predicted as `eri_jax.evaluate` does."""
-    from eri_jax.evaluate import restore
 
     info = json.loads((fold_dir / "config.json").read_text())
     predict, state, _, standardizer, mesh = restore(fold_cfg, info)
-    data = train_mod.load_inputs(fold_cfg, "train", meta, standardizer, read_split=view.train_only(heldout))
+    data = load_inputs(fold_cfg, "train", meta, standardizer, read_split=view.train_only(heldout))
     if sorted(map(str, data.ids)) != sorted(heldout):
         raise RuntimeError(f"{fold_dir}: the held-out clips changed while assembling them")
-    pred = train_mod.predict_split(predict, state, data, fold_cfg.batch_size, mesh)
+    pred = predict_split(predict, state, data, fold_cfg.batch_size, mesh)
     order = {str(c): i for i, c in enumerate(data.ids)}
     return pred[[order[c] for c in heldout]]
 
@@ -116,11 +120,7 @@ def crossfit(run_dir: str | Path, *, folds: int = 5, seed: int | None = None, ru
     run's; the fold models always use the run's seed). Finished folds are kept and skipped on a rerun.
     on_fold_done(k) is called after fold k's predictions are saved (tests use it to interrupt).
     """
-    import warnings
-
-    from eri_jax.data import dataset_meta
-    from eri_jax.metrics import mean_over_defined, pearson_per_emotion
-    from eri_jax.report.runs import read_predictions
+    from eri_jax.inputs.dataset import dataset_meta
 
     cfg, info = load_run_config(run_dir, runs_dir=runs_dir, data_dir=data_dir)
     run_dir = Path(run_dir)
@@ -162,7 +162,7 @@ def crossfit(run_dir: str | Path, *, folds: int = 5, seed: int | None = None, ru
                   file=sys.stderr)
             fold_cfg = dataclasses.replace(cfg, workdir=str(work), runs_dir=str(work), run_name=fold_dir.name)
             others = view.train_only([c for c, f in zip(ids, fold) if f != k])
-            train_mod.train(fold_cfg, progress=progress, read_split=others)
+            loop.train(fold_cfg, progress=progress, read_split=others)
             write_predictions(path, held, _predict_heldout(fold_cfg, fold_dir, view, meta, held), emotions)
             trained.append(k)
         if not keep_checkpoints and (fold_dir / "steps").is_dir():
@@ -173,7 +173,8 @@ def crossfit(run_dir: str | Path, *, folds: int = 5, seed: int | None = None, ru
                              "to train that fold again")
         if not np.isfinite(got).all():
             raise ValueError(f"{path}: fold {k}'s model predicted non-finite values for "
-                             f"{int((~np.isfinite(got)).any(axis=1).sum())} clip(s); delete {fold_dir} to train it again")
+                             f"{int((~np.isfinite(got)).any(axis=1).sum())} clip(s); delete {fold_dir} to train it "
+                             "again")
         rows = [index[c] for c in got_ids]
         predictions[rows] = got.astype(np.float32)
         log = json.loads((fold_dir / "train_log.json").read_text())

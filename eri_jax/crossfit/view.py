@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from eri_jax import data as data_mod
-from eri_jax.data import SplitData
+from eri_jax.inputs import dataset as data_mod
+from eri_jax.inputs.dataset import SplitData
 
 
 def take_rows(data: SplitData, rows: np.ndarray) -> SplitData:

@@ -22,7 +22,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
+from eri_jax.query import run as qrun
+from eri_jax.query.answer_files import evaluate_answers
 from eri_jax.query.run import DEFAULT_DATASET
+from eri_jax.query.scores import FILL_TRAIN_MEAN, train_mean_fill
 from tfds_hume.cli_errors import cli_main
 
 CHAT_MODELS = ("vllava", "qwen2vl", "llava")  # = extract.extractors.query.CHAT_KINDS (kept here for a fast --help)
@@ -80,12 +85,6 @@ def _fill_arg(text: str) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from eri_jax.query import run as qrun
-    from eri_jax.query.evaluate import evaluate_answers
-    from eri_jax.query.scores import FILL_TRAIN_MEAN, train_mean_fill
-
     constant = _fill_arg(args.fill)
     given = [f"--{k.replace('_', '-')}" for k in RUN_ONLY if getattr(args, k) is not None]
     use_model = args.run

@@ -18,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from eri_jax.query.evaluate import QueryAnswers
+from eri_jax.query.answer_files import QueryAnswers
+from tfds_hume import paths
+from tfds_hume.layouts import read_layout
+from tfds_hume.manifest import load_value
 
 QUERY_KEY = "query_answer"
 DEFAULT_DATASET = "hume_reaction/full"
@@ -26,14 +29,14 @@ DEFAULT_DATASET = "hume_reaction/full"
 
 def dataset_metadata(dataset: str, data_dir: str | os.PathLike | None) -> dict[str, Any]:
     """The built dataset's metadata (emotions, features, notes of the extraction run)."""
-    from eri_jax.data import _builder
+    from eri_jax.inputs.dataset import _builder
 
     return dict(_builder(dataset, data_dir).info.metadata)
 
 
 def has_answers(dataset: str, data_dir: str | os.PathLike | None) -> bool:
     """True when the dataset stores the querying answers (`query_answer`)."""
-    from eri_jax.data import dataset_meta
+    from eri_jax.inputs.dataset import dataset_meta
 
     return QUERY_KEY in dataset_meta(dataset, data_dir).features
 
@@ -55,7 +58,7 @@ def _base_meta(dataset: str, dmeta) -> dict[str, Any]:
 def answers_from_dataset(split: str, *, dataset: str = DEFAULT_DATASET,
                          data_dir: str | os.PathLike | None = None) -> QueryAnswers:
     """The answers stored in the dataset; a clip whose `query_answer` is missing has no answer."""
-    from eri_jax.data import dataset_meta, load_split
+    from eri_jax.inputs.dataset import dataset_meta, load_split
 
     dmeta = dataset_meta(dataset, data_dir)
     if QUERY_KEY not in dmeta.features:
@@ -72,15 +75,13 @@ def answers_from_dataset(split: str, *, dataset: str = DEFAULT_DATASET,
 
 def train_labels(dataset: str, data_dir: str | os.PathLike | None) -> np.ndarray:
     """float32 [N, E] labels of the dataset's train split (for the train-mean fill)."""
-    from eri_jax.data import load_split
+    from eri_jax.inputs.dataset import load_split
 
     return load_split("train", [], dataset, data_dir).labels
 
 
 def _clips(split_ids, notes: dict[str, Any], data_root: str | os.PathLike | None, dataset: str):
     """The dataset's clips of the split as layout records (with their video paths), the data root and layout."""
-    from tfds_hume.layouts import read_layout
-
     root = Path(data_root) if data_root else (Path(notes["data_root"]) if notes.get("data_root") else None)
     layout = notes.get("layout") or "auto"
     if root is None or not root.is_dir():
@@ -107,16 +108,13 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
     models: "real" (a hub id / local folder, `model_id` or the kind's default) or "tiny" (random
     miniature, offline). max_new_tokens / batch_size default to extraction's (128 real, 16 tiny; 4 videos).
     """
+    from eri_jax.inputs.dataset import dataset_meta, load_split
     from extract.cache import ProbeCache, dataset_features_dir
     from extract.configs import BATCH_DEFAULTS, MAX_NEW_TOKENS, TINY_MAX_NEW_TOKENS
     from extract.extractors import run_extractor
     from extract.extractors.model_choice import ModelRequest, resolve_models
     from extract.extractors.model_pool import ModelPool
-    from extract.extractors.query import QUERY_PROMPT
-    from eri_jax.data import dataset_meta, load_split
-    from extract.extractors.query import CHAT_KINDS, make_query_extractor
-    from tfds_hume import paths
-    from tfds_hume.manifest import load_value
+    from extract.extractors.query import CHAT_KINDS, QUERY_PROMPT, make_query_extractor
 
     if chat_model not in CHAT_KINDS:
         raise ValueError(f"--chat-model {chat_model!r} has no querying support; choose one of {list(CHAT_KINDS)}")

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eri_jax.metrics import UndefinedPearsonWarning, pearson_per_emotion
+from eri_jax.evaluation.metrics import UndefinedPearsonWarning, pearson_per_emotion
 from eri_jax.query.parse import parse_scores
 
 FILL_TRAIN_MEAN = "train-mean"

@@ -14,6 +14,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from eri_jax.report.build import build_report, main_summary
+from eri_jax.report.collect import BootstrapSettings
+from eri_jax.report.labels import load_dataset_labels
+from eri_jax.report.rows import load_rows
 from tfds_hume.cli_errors import cli_main
 
 
@@ -36,10 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from eri_jax.report.build import build_report, main_summary
-    from eri_jax.report.collect import BootstrapSettings
-    from eri_jax.report.labels import load_dataset_labels
-    from eri_jax.report.rows import load_rows
 
     out = Path(args.out) if args.out else Path(args.runs_dir) / "report"
     if args.n_boot < 1 or not 0 < args.ci < 1:

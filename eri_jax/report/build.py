@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from eri_jax import stats
-from eri_jax.metrics import binned_counts, row_normalise
-from eri_jax.plots import plot_confusion
+from eri_jax.evaluation import stats
+from eri_jax.evaluation.metrics import binned_counts, row_normalise
+from eri_jax.evaluation.plots import plot_confusion
 from eri_jax.report import markdown
 from eri_jax.report.collect import BootstrapSettings, Collector, Row
 from eri_jax.report.figures import plot_label_density

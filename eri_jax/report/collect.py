@@ -1,8 +1,8 @@
 """Turning run folders into report rows: seeds of a setting, the labels they are scored against, late fusion.
 
 A run row's numbers, for the seeds s = 1..S of its setting, on the clips every seed predicted:
-  mean      = (1/S) sum_s mean Pearson r of seed s (the metric of metrics.py)
-  lo, hi    = percentile bootstrap interval of that seed-averaged mean over resampled clips (stats.py)
+  mean      = (1/S) sum_s mean Pearson r of seed s (the metric of evaluation/metrics.py)
+  lo, hi    = percentile bootstrap interval of that seed-averaged mean over resampled clips (evaluation/stats.py)
   std       = sample std (ddof=1) over seeds of each seed's mean (`n/a` with one seed)
 Each seed's recomputed mean is checked against the one the run recorded (metrics_<split>.json or
 run.json): a difference means the run was scored against other labels, and is an error.
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from eri_jax import stats
+from eri_jax.evaluation import stats
 from eri_jax.report import fusion
 from eri_jax.report.labels import DatasetLabels
 from eri_jax.report.runs import Run, find_runs, group_settings, matches, read_predictions

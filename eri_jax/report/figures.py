@@ -1,4 +1,4 @@
-"""The report's PNGs: Figure 1 (label densities) here; Figures 5–8 reuse `eri_jax.plots.plot_confusion`."""
+"""The report's PNGs: Figure 1 (label densities) here; Figures 5–8 reuse `eri_jax.evaluation.plots.plot_confusion`."""
 from __future__ import annotations
 
 from pathlib import Path

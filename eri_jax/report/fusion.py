@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eri_jax.metrics import MIN_PEARSON_ROWS, defined_mean, pearson_from_moments
+from eri_jax.evaluation.metrics import MIN_PEARSON_ROWS, defined_mean, pearson_from_moments
 
 _TIE_TOL = 1e-12
 

@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.stats import gaussian_kde
 
 KDE_POINTS = 201  # Figure 1 density evaluated on this many points over [0, 1]
 
@@ -65,7 +66,7 @@ class DatasetLabels:
 
 def load_dataset_labels(name: str, data_dir: str | os.PathLike | None = None) -> DatasetLabels:
     """Labels of every split of a built `hume_reaction` TFDS dataset (no features are read)."""
-    from eri_jax.data import dataset_meta, load_split
+    from eri_jax.inputs.dataset import dataset_meta, load_split
 
     meta = dataset_meta(name, data_dir)
     splits = {}
@@ -93,8 +94,6 @@ def label_density(values: np.ndarray, grid: np.ndarray | None = None) -> dict:
     Returns {"grid": [...], "density": [...], "n": n} or, when a KDE is undefined (fewer than 2 values
     or all values equal), {"constant": value or None, "n": n, "density": None}.
     """
-    from scipy.stats import gaussian_kde
-
     v = np.asarray(values, dtype=np.float64)
     v = v[~np.isnan(v)]
     grid = np.linspace(0.0, 1.0, KDE_POINTS) if grid is None else grid

@@ -52,7 +52,7 @@ def _intro(report: dict) -> list[str]:
         f"- Dataset: `{d['name']}` (source: {d['source']}), emotions: {', '.join(d['emotions'])}; clips per split: "
         + ", ".join(f"{s} {n}" for s, n in d["splits"].items()) + ".",
         f"- Methods are scored on the **{report['split']}** split: Pearson r per emotion, unweighted mean over "
-        "emotions (eri_jax/metrics.py).",
+        "emotions (eri_jax/evaluation/metrics.py).",
         f"- Uncertainty: {pct} percentile bootstrap intervals over clips ({b['n_boot']} resamples, seed "
         f"{b['seed']}); with several seeds, the number is the mean over seeds, its interval is for that mean, "
         "and 'Seed std' is the sample std (ddof=1) over seeds.",
@@ -102,7 +102,8 @@ def _fusion_notes(report: dict) -> list[str]:
                   + (" — in-sample predictions favour the model that fits train more closely" if
                      fu["weights_fit_on"] == "in-sample" else "") + ":", ""]
         members = fu["members"]
-        lines += ["| Seed | Emotion | " + " | ".join(members) + " | Train r |", "|---|---|" + "---:|" * (len(members) + 1)]
+        lines += ["| Seed | Emotion | " + " | ".join(members) + " | Train r |",
+                  "|---|---|" + "---:|" * (len(members) + 1)]
         for seed, w in fu["weights_per_seed"].items():
             for e, ws in w["weights"].items():
                 lines.append(f"| {seed} | {e} | " + " | ".join(f"{ws[m]:.2f}" for m in members)
@@ -159,7 +160,7 @@ def _paired(report: dict) -> list[str]:
     lines = [f"## Paired bootstrap tests{_tag(report)}", "",
              "Both methods are scored on the same resampled clips; diff = mean Pearson of A minus B. Two-sided "
              "p = min(1, 2 min((#{d ≤ 0} + 1)/(B + 1), (#{d ≥ 0} + 1)/(B + 1))) over the B resampled "
-             "differences d (eri_jax/stats.py).", "",
+             "differences d (eri_jax/evaluation/stats.py).", "",
              f"| A | B | Diff (A − B) | {ci:g} % CI | p | Clips |", "|---|---|---:|---|---:|---:|"]
     for p in report["paired"]:
         if p["status"] != "ok":

@@ -91,7 +91,8 @@ def load_rows(path: str | Path | None = None) -> dict[str, Any]:
         raise ValueError(f"{path}: must hold a JSON object")
     unknown = sorted(set(user) - {*RUN_TABLES, "table5", "figures", "paired", "_doc"})
     if unknown:
-        raise ValueError(f"{path}: unknown entries {unknown}; allowed: {', '.join((*RUN_TABLES, 'table5', 'figures', 'paired'))}")
+        allowed = ", ".join((*RUN_TABLES, "table5", "figures", "paired"))
+        raise ValueError(f"{path}: unknown entries {unknown}; allowed: {allowed}")
     merged = copy.deepcopy(rows)
     for table in RUN_TABLES:
         for key, row in (user.get(table) or {}).items():

@@ -31,8 +31,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from eri_jax.reproduce import execute
-from eri_jax.reproduce.plan import (DEFAULT_DEMO_CLIPS, DEFAULT_DEMO_FOLDS, DEFAULT_FOLDS, REPORT_DIR, Options,
-                                    build_plan)
+from eri_jax.reproduce.plan import (
+    DEFAULT_DEMO_CLIPS,
+    DEFAULT_DEMO_FOLDS,
+    DEFAULT_FOLDS,
+    REPORT_DIR,
+    Options,
+    build_plan,
+)
 from tfds_hume.cli_errors import USAGE_EXIT, cli_main
 from tfds_hume.layouts import read_layout
 

@@ -18,7 +18,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from eri_jax.features import MODALITY_FEATURES
+from eri_jax.inputs.assembly import MODALITY_FEATURES
+from eri_jax.training.presets import get_preset
 
 DATASET = "hume_reaction/full"
 TABLE4_DIR = "sweep-probe-table4"
@@ -208,8 +209,6 @@ def sweep_runs(model: str, out: str, inputs: list[tuple[str, str | None, list[st
 
 
 def sweep_steps(o: Options) -> list[Step]:
-    from eri_jax.presets import get_preset  # plain dataclasses, no jax
-
     seeds = _seeds_arg(o.sweep_seeds)
     extra = (["--epochs", str(o.sweep_epochs)] if o.sweep_epochs is not None else []) + _common(o) + _progress(o)
     t4_args = ["--table", "4", "--dataset", DATASET, "--preset", o.preset, "--seeds", seeds,

@@ -6,10 +6,10 @@
         --feature-sets fau,vggface2 --epochs 20 --out runs/sweep-probe
     python -m eri_jax.sweep --model viper --modality-sets V,V+A,V+A+T+F --text-source vllava_p2
 
-Inputs: `--modality-sets` (ViPER letters joined by '+', mapped to dataset keys as in features.py, or as
+Inputs: `--modality-sets` (ViPER letters joined by '+', mapped to dataset keys as in inputs/assembly.py, or as
 `--modality-map` says) and/or `--feature-sets` (dataset keys joined by '+'; the probe mean-pools a frame
 feature over time). Unset options take the preset's values (`paper` for real data, `demo` for synthetic
-data; see presets.py). Outputs in `--out`: summary.md / summary.csv / per_emotion.csv / runs.csv /
+data; see training/presets.py). Outputs in `--out`: summary.md / summary.csv / per_emotion.csv / runs.csv /
 sweep.json, and runs/<run_id>/ with dev predictions (MuSe CSV), best parameters (npz) and run.json.
 """
 from __future__ import annotations
@@ -17,13 +17,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from eri_jax.presets import OPTIMIZERS, PRESETS, SCHEDULES, get_preset
 from eri_jax.sweep import grid
 from eri_jax.sweep.runner import SweepConfig, run_sweep
+from eri_jax.training.presets import OPTIMIZERS, PRESETS, SCHEDULES, resolve_preset
 from tfds_hume.cli_errors import cli_main
 
 SWEEP_MODELS = ("probe", "viper")
+# The flags of `python -m eri_jax.sweep` that override a preset setting of the same name (None = not given).
+PRESET_FLAGS = ("optimizer", "weight_decay", "batch_size", "epochs", "schedule", "halve_every")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="hume_reaction/demo", help="TFDS name/config (default hume_reaction/demo)")
     p.add_argument("--data-dir", default=None, help="TFDS data dir (default: $TFDS_DATA_DIR or TFDS's)")
     p.add_argument("--preset", choices=PRESETS, default=None,
-                   help="defaults per model (presets.py); default: paper for real data, demo for synthetic")
+                   help="defaults per model (training/presets.py); default: paper for real data, demo for synthetic")
     p.add_argument("--seeds", default="0,1,2", help="e.g. 0,1,2 or 0-4 (default 0,1,2)")
     p.add_argument("--lrs", default=None, help="learning rates, e.g. 1e-4,3e-4 (default: the preset's)")
     p.add_argument("--activations", default=None,
@@ -44,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modality-map", default=None,
                    help="letters → dataset keys, e.g. V=pixels,F=fau (default V=vit A=wavlm T=<text> F=fau)")
     p.add_argument("--text-source", choices=("clip", "vllava_p1", "vllava_p2", "llava_frames"), default=None,
-                   help="what T maps to (features.py); default clip, vllava_p2 for --table 6 on real data")
+                   help="what T maps to (inputs/assembly.py); default clip, vllava_p2 for --table 6 on real data")
     p.add_argument("--feature-sets", default=None, help="dataset keys per set, e.g. fau,pixels+fau")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
@@ -72,7 +75,10 @@ def make_config(args: argparse.Namespace, meta) -> SweepConfig:
     if table and model != table.model:
         raise ValueError(f"--table {args.table} is a {table.model} table; drop --model {model}")
     preset_name = args.preset or ("demo" if meta.synthetic else "paper")
-    p = get_preset(model, preset_name)
+    use_paper_table = table is not None and preset_name == "paper"
+    text_source = args.text_source or (table.paper_text_source if use_paper_table else None)
+    p = resolve_preset(model, preset_name, text_source=text_source,
+                       **{k: getattr(args, k) for k in PRESET_FLAGS})
     seeds = grid.parse_ints(args.seeds, "seeds")
     if table and len(seeds) < table.min_seeds:
         raise ValueError(f"--table {args.table} needs at least {table.min_seeds} seeds, got --seeds {args.seeds}")
@@ -90,9 +96,7 @@ def make_config(args: argparse.Namespace, meta) -> SweepConfig:
             raise ValueError("--activations is the probe's; ViPER has none to sweep")
         activations = [None]
 
-    use_paper_table = table is not None and preset_name == "paper"
-    text_source = args.text_source or (table.paper_text_source if use_paper_table else p.text_source)
-    mapping = grid.default_modality_map(text_source)
+    mapping = grid.default_modality_map(p.text_source)
     mapping.update(grid.parse_modality_map(args.modality_map))
     numeric = [k for k, s in meta.features.items() if s.kind in ("frame", "video")]
 
@@ -127,26 +131,21 @@ def make_config(args: argparse.Namespace, meta) -> SweepConfig:
             model_kwargs["hidden"] = args.hidden
     elif args.hidden:
         raise ValueError("--hidden is the probe's")
-    schedule = args.schedule or p.schedule
-    halve_every = (args.halve_every if args.halve_every is not None else (p.halve_every or 10)) \
-        if schedule == "step" else 0
     out = args.out or f"runs/sweep-{model}" + (f"-table{args.table}" if args.table else "")
     used_letters = {c for i in inputs if i.modalities for c in i.modalities}
     return SweepConfig(
         model=model, dataset=args.dataset, data_dir=args.data_dir, preset=preset_name, inputs=inputs,
-        seeds=seeds, lrs=lrs, activations=activations, epochs=args.epochs or p.epochs,
-        batch_size=args.batch_size or p.batch_size, eval_batch_size=args.eval_batch_size,
-        optimizer=args.optimizer or p.optimizer,
-        weight_decay=args.weight_decay if args.weight_decay is not None else p.weight_decay,
-        halve_every=halve_every, model_kwargs=model_kwargs, precision=args.precision, chunk=args.chunk,
-        out=out, table=args.table, fast_compile=args.fast_compile,
+        seeds=seeds, lrs=lrs, activations=activations, epochs=p.epochs, batch_size=p.batch_size,
+        eval_batch_size=args.eval_batch_size, optimizer=p.optimizer, weight_decay=p.weight_decay,
+        halve_every=p.halve_epochs, model_kwargs=model_kwargs, precision=args.precision, chunk=args.chunk, out=out,
+        table=args.table, fast_compile=args.fast_compile,
         modality_map={k: v for k, v in mapping.items() if k in used_letters})
 
 
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from eri_jax.data import dataset_meta
+    from eri_jax.inputs.dataset import dataset_meta
 
     meta = dataset_meta(args.dataset, args.data_dir)
     cfg = make_config(args, meta)
@@ -156,7 +155,6 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{len(cfg.inputs)} input set(s) x {len(cfg.activations)} activation(s) x {len(cfg.lrs)} lr(s) "
           f"x {len(cfg.seeds)} seed(s), {cfg.epochs} epochs", file=sys.stderr)
     result = run_sweep(cfg, progress=not args.no_progress)
-    from pathlib import Path
 
     print((Path(cfg.out) / "summary.md").read_text())
     print(f"{len(result.results)} runs in {len(result.groups)} group(s); outputs in {cfg.out}", file=sys.stderr)

@@ -14,8 +14,9 @@ run axis of the carry: each run has its own parameters, optimizer state (its lea
 `lax.switch`). The data are shared, not copied per run. With `vmapped=False` the same function trains one
 run; a run trained alone and the same run trained inside a vmapped sweep agree to float tolerance.
 
-Probe sweeps on the CPU go one step further (stacked.py; `EngineConfig.stack_seeds`). Runs that share a seed share the batches, so `init` groups
-them (`Carry.stacking`, static) and each epoch trains every group as one wide probe: one GEMM per layer and
+Probe sweeps on the CPU go one step further (stacked.py; `EngineConfig.stack_seeds`). Runs that share a
+seed share the batches, so `init` groups them (`Carry.stacking`, static) and each epoch trains every
+group as one wide probe (its own forward and loss through the same `update`): one GEMM per layer and
 group instead of one batched dot over all runs, the optimizer state in a layout whose elementwise
 arithmetic is per run as it stands. The carry stays in the per-run layout between epochs (converted in
 the epoch call, under 1 % of an epoch at the Hume size), so everything outside the epoch is unchanged.
@@ -23,7 +24,7 @@ the epoch call, under 1 % of an epoch at the Hume size), so everything outside t
 Per-run randomness comes from the run's seed only: parameters and dropout from `nnx.Rngs(key(seed))`
 (what `eri_jax.train` uses for the same seed), shuffling from `fold_in(key(seed), SHUFFLE_STREAM)`.
 The best epoch is the first epoch with the highest dev mean Pearson (strictly greater replaces; an
-undefined, NaN score never does). The loss is `train_step.masked_mse` (NaN labels, pad rows masked).
+undefined, NaN score never does). Each step is `train_step.update`, the one step of every training path.
 """
 from __future__ import annotations
 
@@ -38,9 +39,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from eri_jax.metrics import defined_mean, pearson_jax
+from eri_jax.evaluation.metrics import defined_mean, pearson_jax
+from eri_jax.models.probe import Probe
+from eri_jax.models.viper import Viper
 from eri_jax.sweep import stacked
-from eri_jax.train_step import make_optimizer, masked_mse
+from eri_jax.training.step import forward, make_optimizer, update
 
 # How often each engine function was traced (compiled); tests check one compile per shape and mode.
 TRACE_COUNTS: collections.Counter = collections.Counter()
@@ -118,9 +121,9 @@ class EngineConfig:
         if self.halve_every < 0:
             raise ValueError(f"halve_every must be >= 0, got {self.halve_every}")
 
-
-def _forward(model: nnx.Module, x: jax.Array, frame_mask: jax.Array | None) -> jax.Array:
-    return model(x, frame_mask).astype(jnp.float32)
+    def halve_steps(self, steps_per_epoch: int) -> int:
+        """Optimizer updates between LR halvings (0 = constant LR)."""
+        return self.halve_every * steps_per_epoch
 
 
 class Engine:
@@ -138,7 +141,7 @@ class Engine:
         self.cfg = cfg
         self.n_train = n_train
         self.steps_per_epoch = math.ceil(n_train / cfg.batch_size)
-        self.halve_steps = cfg.halve_every * self.steps_per_epoch
+        self.halve_steps = cfg.halve_steps(self.steps_per_epoch)
         abstract = nnx.eval_shape(lambda: self._make(jnp.int32(0), jnp.float32(1e-3), jnp.int32(0)))
         self.graphdef = nnx.graphdef(abstract)
         # (model, x [B,D], slot activations) -> [B,M,E] on a model in the stacked layout: runs that share a
@@ -203,6 +206,11 @@ class Engine:
         return x, labels, frame_mask
 
     @staticmethod
+    def _count(labels: jax.Array, row_mask: jax.Array) -> jax.Array:
+        """Labelled entries of real rows: the weight of a step's loss in the epoch's mean."""
+        return (row_mask[:, None] & ~jnp.isnan(labels)).sum()
+
+    @staticmethod
     def _mean_loss(losses: jax.Array, counts: jax.Array) -> jax.Array:
         total = counts.sum(axis=0)
         return jnp.where(total > 0, (losses * counts).sum(axis=0) / jnp.maximum(total, 1), jnp.nan)
@@ -214,16 +222,9 @@ class Engine:
         def step(state, xs):
             idx, row_mask = xs
             x, labels, frame_mask = self._rows(train, idx)
-            model, optimizer = nnx.merge(self.graphdef, state)
-            model.train()
-
-            def loss_fn(m):
-                return masked_mse(_forward(m, x, frame_mask), labels, row_mask)
-
-            loss, grads = nnx.value_and_grad(loss_fn)(model)
-            optimizer.update(model, grads)
-            count = (row_mask[:, None] & ~jnp.isnan(labels)).sum()
-            return nnx.state((model, optimizer)), (loss, count)
+            batch = {"x": x, "frame_mask": frame_mask, "labels": labels, "mask": row_mask}
+            state, loss = update(self.graphdef, state, batch)
+            return state, (loss, self._count(labels, row_mask))
 
         state, (losses, counts) = jax.lax.scan(step, state, (order, valid))
         return state, self._mean_loss(losses, counts)
@@ -240,18 +241,14 @@ class Engine:
         order, valid = jax.vmap(self._batches, in_axes=(0, None, None))(shuffle_keys[first], epoch, train.size)
         wide = stacked.to_stacked(state, groups)
 
+        def wide_forward(m, x, frame_mask):
+            return self.stacked_forward(m, x, stacking.activations)
+
         def group_step(state, idx, row_mask):
             x, labels, _ = self._rows(train, idx)
-            model, optimizer = nnx.merge(self.graphdef, state)
-            model.train()
-
-            def loss_fn(m):
-                return stacked.stacked_loss(self.stacked_forward(m, x, stacking.activations), labels, row_mask)
-
-            (_, losses), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
-            optimizer.update(model, grads)
-            count = (row_mask[:, None] & ~jnp.isnan(labels)).sum()
-            return nnx.state((model, optimizer)), (losses, count)
+            batch = {"x": x, "labels": labels, "mask": row_mask}
+            state, losses = update(self.graphdef, state, batch, forward=wide_forward, loss=stacked.stacked_loss)
+            return state, (losses, self._count(labels, row_mask))
 
         def step(parts, xs):
             idx, row_mask = xs
@@ -282,7 +279,7 @@ class Engine:
         def chunk(_, i):
             m = nnx.merge(graphdef, rest)
             fm = None if data.frame_mask is None else jnp.take(data.frame_mask, i, axis=0)
-            return None, _forward(m, jnp.take(data.x, i, axis=0), fm)
+            return None, forward(m, jnp.take(data.x, i, axis=0), fm)
 
         _, out = jax.lax.scan(chunk, None, idx)
         return out.reshape(steps * b, -1)[:n]
@@ -418,8 +415,6 @@ class ProbeBuilder:
     dtype: Any = jnp.float32
 
     def __call__(self, rngs: nnx.Rngs, activation: jax.Array) -> nnx.Module:
-        from eri_jax.models.probe import Probe
-
         return Probe(self.in_dim, self.hidden, self.num_outputs, activation=jnp.asarray(activation, jnp.int32),
                      rngs=rngs, dtype=self.dtype)
 
@@ -435,8 +430,6 @@ def probe_builder(in_dim: int, hidden: int, num_outputs: int, *, dtype=jnp.float
 
 def viper_builder(config: Any, *, dtype=jnp.float32) -> ModelBuilder:
     """ViPER of `config` (a `ViperConfig`); it has no activation choice, so the index is ignored."""
-    from eri_jax.models.viper import Viper
-
     def build(rngs: nnx.Rngs, activation: jax.Array) -> nnx.Module:
         del activation
         return Viper(config, rngs=rngs, dtype=dtype, param_dtype=jnp.float32)

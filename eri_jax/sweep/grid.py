@@ -21,7 +21,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Hashable, Iterable, Sequence
 
-from eri_jax.features import MODALITY_FEATURES, MODALITY_ORDER, TEXT_SOURCES
+from eri_jax.inputs.assembly import MODALITY_FEATURES, MODALITY_ORDER, TEXT_SOURCES
 from eri_jax.models.probe import ACTIVATION_NAMES
 from tfds_hume.feature_names import feature_key
 
@@ -168,7 +168,7 @@ def parse_modality_map(text: str | None) -> dict[str, str]:
 
 
 def default_modality_map(text_source: str = "clip") -> dict[str, str]:
-    """The paper's letters → dataset keys (features.py): V=vit, A=wavlm, T=<text source>, F=fau."""
+    """The paper's letters → dataset keys (inputs/assembly.py): V=vit, A=wavlm, T=<text source>, F=fau."""
     if text_source not in TEXT_SOURCES:
         raise ValueError(f"unknown text source {text_source!r}; choose one of {', '.join(TEXT_SOURCES)}")
     return {**MODALITY_FEATURES, "T": TEXT_SOURCES[text_source]}

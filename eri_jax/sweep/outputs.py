@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from flax import nnx
+
+from eri_jax.models.factory import build_model
 
 # The writers live in eri_jax.result_files; `outputs.write_json` / `outputs.write_predictions` stay
 # importable from here for existing callers.
 from eri_jax.result_files import atomic_path, write_json, write_predictions
+from eri_jax.training.checkpoints import unflatten_state
 
 RUNS_DIR = "runs"
 
@@ -72,11 +76,6 @@ def load_run(out: str | os.PathLike, run_id: str) -> RunFiles:
 
 def restore_model(out: str | os.PathLike, run_id: str):
     """The run's model rebuilt from `run.json` with its best parameters loaded (an `nnx.Module`)."""
-    from flax import nnx
-
-    from eri_jax.checkpointing import unflatten_state
-    from eri_jax.model_factory import build_model
-
     files = load_run(out, run_id)
     i = files.info
     kwargs = dict(i["model_kwargs"])

@@ -2,7 +2,7 @@
 
 `train_runs` works on arrays (no TFDS): it trains a list of runs that share one input on one engine, in
 vmapped chunks, and returns each run's best epoch, history, dev predictions and best parameters.
-`run_sweep` does the rest for a built TFDS dataset: features (features.py), groups, engines (one per
+`run_sweep` does the rest for a built TFDS dataset: features (inputs/assembly.py), groups, engines (one per
 input shape, so groups of equal shape share the compiled program), per-run files (outputs.py) and
 tables (tables.py), plus `sweep.json` with everything machine-readable.
 """
@@ -19,12 +19,14 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from eri_jax import features as feats
-from eri_jax.checkpointing import flatten_state
+from eri_jax.evaluation.metrics import mean_over_defined, pearson_per_emotion
+from eri_jax.inputs import assembly as feats
+from eri_jax.inputs.token_layout import viper_block_widths
+from eri_jax.models.factory import compute_dtype, viper_config
+from eri_jax.models.probe import activation_index
 from eri_jax.sweep import engine as eng
 from eri_jax.sweep import grid, outputs, tables
-from eri_jax.token_layout import viper_block_widths
-
+from eri_jax.training.checkpoints import flatten_state
 
 FAST_COMPILE = (("xla_backend_optimization_level", 0),)
 
@@ -80,8 +82,6 @@ class RunOutput:
 
 
 def activation_indices(runs: Sequence[grid.RunSpec]) -> list[int]:
-    from eri_jax.models.probe import activation_index
-
     return [activation_index(r.setting.activation) if r.setting.activation else 0 for r in runs]
 
 
@@ -127,8 +127,6 @@ def train_runs(engine: eng.Engine, runs: Sequence[grid.RunSpec], train: eng.Spli
 
 def score_run(o: RunOutput, labels: np.ndarray, emotions: Sequence[str]) -> tables.RunResult:
     """The audited host metric (metrics.pearson_per_emotion) on the best parameters' dev predictions."""
-    from eri_jax.metrics import mean_over_defined, pearson_per_emotion
-
     if o.best_epoch == 0 or not np.isfinite(o.predictions).all():
         r = np.full(len(emotions), np.nan)
     else:
@@ -141,8 +139,6 @@ def score_run(o: RunOutput, labels: np.ndarray, emotions: Sequence[str]) -> tabl
 
 
 def _builder(cfg: SweepConfig, in_dim: int, num_outputs: int) -> eng.ModelBuilder:
-    from eri_jax.model_factory import compute_dtype, viper_config
-
     dtype = compute_dtype(cfg.precision)
     if cfg.model == "probe":
         return eng.probe_builder(in_dim, int(cfg.model_kwargs.get("hidden", 512)), num_outputs, dtype=dtype)
@@ -159,7 +155,7 @@ def _arrays(data: Any) -> eng.SplitArrays:
 
 def load_group_data(cfg: SweepConfig, meta: Any) -> dict[tuple[str, ...], tuple[Any, Any]]:
     """Assembled (train, dev) SplitData per distinct input, reading each split once for all inputs."""
-    from eri_jax.data import load_split
+    from eri_jax.inputs.dataset import load_split
 
     keys = list(dict.fromkeys(k for inp in cfg.inputs for k in inp.features))
     feats.check_numeric(keys, meta.features, cfg.dataset, flag="--feature-sets", sep="+")
@@ -194,7 +190,7 @@ class SweepResult:
 
 def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
     """Train every run of `cfg` on its dataset and write all outputs under `cfg.out` (module docstring)."""
-    from eri_jax.data import dataset_meta
+    from eri_jax.inputs.dataset import dataset_meta
 
     meta = dataset_meta(cfg.dataset, cfg.data_dir)
     emotions = list(meta.emotions)

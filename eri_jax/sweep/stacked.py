@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eri_jax.models.probe import ACTIVATION_NAMES, ACTIVATIONS
-from eri_jax.train_step import masked_mse
+from eri_jax.training.step import masked_mse
 
 Groups = tuple[tuple[int, ...], ...]  # run indices per group, every group the same size
 

@@ -2,9 +2,9 @@
 
 CSV format (MuSe-2022 feature files, as EIHW/MuSe2022's data_parser.py reads them): a header, two
 metadata columns, `timestamp` and the clip ID (`File_ID`; also `Id`, `segment_id`, `video_id`), in
-either order (MuSe's code does not fix it), then the feature columns from column 2 on. `timestamp` is in milliseconds from the start
-of the clip (MuSe convention; the synthetic generator writes the same); the ID column is not
-checked. Each row must have the header's number of cells, finite numbers and increasing
+either order (MuSe's code does not fix it), then the feature columns from column 2 on. `timestamp` is in
+milliseconds from the start of the clip (MuSe convention; the synthetic generator writes the same);
+the ID column is not checked. Each row must have the header's number of cells, finite numbers and increasing
 timestamps, and there must be at least one data row. Anything else (also an empty file, a file
 that is not UTF-8 text, or feature columns that differ from the other clips') is a
 `FeatureFileError` naming the file and line (header = line 1): it fails that clip only, wherever

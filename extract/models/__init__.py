@@ -8,8 +8,14 @@ and Qwen2-VL for the querying baseline).
 from .chat_processor import CHAT_FORMATS, ChatProcessor
 from .encoders import clip_best_templates, clip_text_embeds, roberta_embed, vit_cls, wavlm_xvector
 from .loading import ModelNotAvailableError, default_dtype, hub_offline, load_model
-from .mllm import (FRAME_PROMPT, VIDEO_PROMPTS, GenerationOptions, describe_images, generate_descriptions,
-                   generate_for_prompts)
+from .mllm import (
+                   FRAME_PROMPT,
+                   VIDEO_PROMPTS,
+                   GenerationOptions,
+                   describe_images,
+                   generate_descriptions,
+                   generate_for_prompts,
+)
 from .qwen_chat import QWEN_CHAT_FORMAT, QwenChatProcessor
 from .registry import KINDS, ModelKind, get_kind
 from .templates import EMOTION_TEMPLATES, TEMPLATES_NAME, template_labels, template_texts, templates_digest
@@ -20,6 +26,6 @@ __all__ = [
     "ModelNotAvailableError", "QWEN_CHAT_FORMAT", "QwenChatProcessor", "RANDOM_WEIGHTS_FILE",
     "TEMPLATES_NAME", "VIDEO_PROMPTS", "build_all_tiny", "build_tiny", "clip_best_templates", "clip_text_embeds",
     "default_dtype", "describe_images", "generate_descriptions", "generate_for_prompts", "get_kind", "hub_offline",
-    "is_random_weights", "load_model", "roberta_embed", "template_labels", "template_texts", "templates_digest", "vit_cls",
-    "wavlm_xvector",
+    "is_random_weights", "load_model", "roberta_embed", "template_labels", "template_texts", "templates_digest",
+    "vit_cls", "wavlm_xvector",
 ]

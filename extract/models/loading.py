@@ -46,8 +46,9 @@ def load_model(
     """(model, processor) for `kind` (vit, wavlm, clip, roberta, vllava, llava, qwen2vl, omni), in eval mode.
 
     `name_or_path` defaults to the kind's paper model. `local_files_only` defaults to `hub_offline()`
-    (the HF offline variables, or a hub that did not answer a quick probe: see hub.py). Raises `ModelNotAvailableError` naming the id and the CLI flag that takes a
-    local folder when the model is not available. The processor is the transformers one, except for the
+    (the HF offline variables, or a hub that did not answer a quick probe: see hub.py). Raises
+    `ModelNotAvailableError` naming the id and the CLI flag that takes a local folder when the model is
+    not available. The processor is the transformers one, except for the
     chat models, which get a `ChatProcessor` or `QwenChatProcessor` (see chat_processor.py and qwen_chat.py
     for why).
     """

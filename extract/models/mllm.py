@@ -23,12 +23,11 @@ vision-tower pass per batch for all prompts.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
-
 import dataclasses
 import inspect
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
 
 import numpy as np
 import torch

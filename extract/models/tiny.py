@@ -36,9 +36,9 @@ from transformers import (
     ViTForImageClassification,
     ViTImageProcessor,
     Wav2Vec2FeatureExtractor,
-    WhisperFeatureExtractor,
     WavLMConfig,
     WavLMForXVector,
+    WhisperFeatureExtractor,
 )
 
 from . import tiny_tokenizers

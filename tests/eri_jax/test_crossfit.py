@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from eri_jax import crossfit as cf
-from eri_jax import features as feats
-from eri_jax import train as train_mod
 from eri_jax.crossfit import cli as cf_cli
 from eri_jax.crossfit.run import FOLDS_FILE, HELDOUT_FILE, SUMMARY_FILE
+from eri_jax.inputs import assembly as feats
 from eri_jax.report.runs import read_predictions
+from eri_jax.training import loop
+from eri_jax.training.config import IDENTITY_FIELDS
 from tfds_hume.records import HUME_EMOTIONS
 
 from .train_fixtures import small_config
@@ -61,10 +62,10 @@ def _build(root: Path) -> tuple[str, str]:
 
 def _train_and_evaluate(dataset, out: Path, model: str, name: str) -> Path:
     """A finished run (checkpoints in out/ck/<name>, outputs in out/runs/<name>) with in-sample train predictions."""
-    from eri_jax.evaluate import evaluate_run
+    from eri_jax.evaluation.run import evaluate_run
 
     cfg = small_config(dataset, out, model=model, run_name=name, epochs=3)
-    train_mod.train(cfg, progress=False)
+    loop.train(cfg, progress=False)
     evaluate_run(cfg.run_dir, split="train")
     return cfg.run_dir
 
@@ -73,10 +74,10 @@ class Recorder:
     """Counts `train()` calls and records, per call, the train clip IDs its batches were drawn from."""
 
     def __init__(self, monkeypatch):
-        from eri_jax import data
+        from eri_jax.inputs import dataset as data
 
         self.calls, self.seen = 0, []
-        real_train, real_iter = train_mod.train, data.iterate_batches
+        real_train, real_iter = loop.train, data.iterate_batches
 
         def train(cfg, **kw):
             self.calls += 1
@@ -88,7 +89,7 @@ class Recorder:
                 self.seen[-1] |= {str(i) for i in split.ids}
             return real_iter(split, batch_size, shuffle=shuffle, **kw)
 
-        monkeypatch.setattr(train_mod, "train", train)
+        monkeypatch.setattr(loop, "train", train)
         monkeypatch.setattr(data, "iterate_batches", iterate_batches)
 
 
@@ -130,7 +131,7 @@ def crossfitted(tmp_path_factory):
 
 
 def _assembled_train(dataset, model="lstm", features=("fau",)):
-    from eri_jax.data import dataset_meta, load_split
+    from eri_jax.inputs.dataset import dataset_meta, load_split
 
     name, data_dir = dataset
     meta = dataset_meta(name, data_dir)
@@ -207,7 +208,7 @@ def test_a_clip_is_predicted_by_a_fold_model_that_never_saw_it(crossfitted):
         np.testing.assert_allclose(info["standardizer"]["std"], want.std, rtol=1e-6)
         # the run's settings, only the data differ
         run_info = json.loads((run_dir / "config.json").read_text())
-        for key in (*train_mod.IDENTITY_FIELDS, "epochs"):
+        for key in (*IDENTITY_FIELDS, "epochs"):
             assert info[key] == run_info[key], key
     runs = run_dir.parent.parent / "runs" / "lstm-s0"
     _, in_pred = read_predictions(runs / "predictions_train.csv", list(HUME_EMOTIONS))

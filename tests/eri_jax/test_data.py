@@ -1,4 +1,4 @@
-"""eri_jax.data: metadata, whole-split loading, fixed-size seeded batches, device placement."""
+"""eri_jax.inputs.dataset: metadata, whole-split loading, fixed-size seeded batches, device placement."""
 from __future__ import annotations
 
 import jax
@@ -6,8 +6,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eri_jax.data import (Batch, SplitData, dataset_meta, iterate_batches, load_split, num_batches,
-                          put_on_device)
+from eri_jax.inputs.dataset import (
+    Batch,
+    SplitData,
+    dataset_meta,
+    iterate_batches,
+    load_split,
+    num_batches,
+    put_on_device,
+)
 from tests.tfds_hume.tiny_export import EMOTIONS, SPLIT_OF, T, make_export, tiny_features
 from tfds_hume.build import build
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from eri_jax.evaluation import write_evaluation
-from eri_jax.metrics import UndefinedPearsonWarning, binned_confusion
+from eri_jax.evaluation.files import write_evaluation
+from eri_jax.evaluation.metrics import UndefinedPearsonWarning, binned_confusion
 
 EMOTIONS = ["Adoration", "Amusement", "Anxiety", "Disgust", "Empathic-Pain", "Fear", "Surprise"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -61,11 +61,13 @@ def test_writes_every_file_with_correct_content(tmp_path):
     p64 = pred.astype(np.float64)
     for k, e in enumerate(EMOTIONS):
         keep = ~np.isnan(labels[:, k])
-        assert metrics["pearson"][e] == pytest.approx(stats.pearsonr(p64[keep, k], labels[keep, k]).statistic, abs=1e-12)
+        want = stats.pearsonr(p64[keep, k], labels[keep, k]).statistic
+        assert metrics["pearson"][e] == pytest.approx(want, abs=1e-12)
         rng_ = metrics["prediction_range"][e]
         assert rng_ == pytest.approx({"mean": p64[:, k].mean(), "std": p64[:, k].std(),
                                       "min": p64[:, k].min(), "max": p64[:, k].max()})
-        assert metrics["label_stats"][e] == pytest.approx({"mean": labels[keep, k].mean(), "std": labels[keep, k].std()})
+        assert metrics["label_stats"][e] == pytest.approx({"mean": labels[keep, k].mean(),
+                                                           "std": labels[keep, k].std()})
         counts = np.array(metrics["confusion"]["counts"][e])
         assert counts.shape == (10, 10) and counts.sum() == keep.sum()
         np.testing.assert_allclose(counts / np.maximum(counts.sum(1, keepdims=True), 1),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from eri_jax.metrics import (
+from eri_jax.evaluation.metrics import (
     UndefinedPearsonWarning,
     binned_confusion,
     binned_counts,

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from eri_jax import stats
-from eri_jax.metrics import (
+from eri_jax.evaluation import stats
+from eri_jax.evaluation.metrics import (
     CONSTANT_RTOL,
     UndefinedPearsonWarning,
     defined_mean,
@@ -88,7 +88,8 @@ def _case(name):
 
 
 EDGE_CASES = ["constant predictions", "constant labels", "all-zero predictions",
-              "predictions constant up to rounding", "labels constant up to rounding", "one labelled row", "all labels NaN",
+              "predictions constant up to rounding", "labels constant up to rounding", "one labelled row",
+              "all labels NaN",
               "constant predictions over the labelled rows"]
 
 

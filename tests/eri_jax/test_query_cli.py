@@ -164,8 +164,7 @@ def test_bad_input_is_a_message(ds, tmp_path, capsys, argv, message):
 
 
 def test_cli_choices_and_the_default_prompt():
-    from extract.extractors.query import CHAT_KINDS
-    from extract.extractors.query import QUERY_PROMPT
+    from extract.extractors.query import CHAT_KINDS, QUERY_PROMPT
 
     assert set(CHAT_MODELS) == set(CHAT_KINDS)
     assert QUERY_PROMPT == PROMPT  # the paper's, verbatim ("emphatic pain" included)

@@ -1,10 +1,10 @@
 """parse_scores on realistic chat-model answers, and properties that must hold for any string."""
 import json
-import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eri_jax.query import parse_scores
 
@@ -15,15 +15,15 @@ CASES = [
     # (answer, expected scores in EMO order; NaN = not found)
     ("Adoration: 0.3, Amusement: 0.8, Anxiety: 0.1, Disgust: 0.0, Empathic pain: 0.2, Fear: 0.1, Surprise: 0.6",
      [0.3, 0.8, 0.1, 0.0, 0.2, 0.1, 0.6]),
-    ("- Adoration: 0.2\n- Amusement: 0.7\n- Anxiety: 0.4\n- Disgust: 0.1\n- Emphatic pain: 0.3\n- Fear: 0.2\n- Surprise: 0.5",
+    ("- Adoration: 0.2\n- Amusement: 0.7\n- Anxiety: 0.4\n- Disgust: 0.1\n- Emphatic pain: 0.3\n- Fear: 0.2\n- Surprise: 0.5",  # noqa: E501 (a model's answer, verbatim)
      [0.2, 0.7, 0.4, 0.1, 0.3, 0.2, 0.5]),
-    ("1. Adoration: 0.1\n2. Amusement: 0.9\n3. Anxiety: 0.4\n4. Disgust: 0\n5. Emphatic pain: 0\n6. Fear: 0.3\n7. Surprise: 1",
+    ("1. Adoration: 0.1\n2. Amusement: 0.9\n3. Anxiety: 0.4\n4. Disgust: 0\n5. Emphatic pain: 0\n6. Fear: 0.3\n7. Surprise: 1",  # noqa: E501 (a model's answer, verbatim)
      [0.1, 0.9, 0.4, 0.0, 0.0, 0.3, 1.0]),
-    ('{"adoration": 0.25, "amusement": 0.5, "anxiety": 0.4, "disgust": 0.05, "emphatic pain": 0.1, "fear": 0.2, "surprise": 0.7}',
+    ('{"adoration": 0.25, "amusement": 0.5, "anxiety": 0.4, "disgust": 0.05, "emphatic pain": 0.1, "fear": 0.2, "surprise": 0.7}',  # noqa: E501 (a model's answer, verbatim)
      [0.25, 0.5, 0.4, 0.05, 0.1, 0.2, 0.7]),
     ("adoration - 0.3, amusement - 0.6, anxiety - 0.2, disgust - 0.1, empathic pain - 0.1, fear - 0.0, surprise - 0.4",
      [0.3, 0.6, 0.2, 0.1, 0.1, 0.0, 0.4]),
-    ("I would give 0.3 for adoration, 0.6 for amusement, 0.4 for anxiety, 0.1 for disgust, 0.2 for emphatic pain, 0.1 for fear and 0.5 for surprise.",
+    ("I would give 0.3 for adoration, 0.6 for amusement, 0.4 for anxiety, 0.1 for disgust, 0.2 for emphatic pain, 0.1 for fear and 0.5 for surprise.",  # noqa: E501 (a model's answer, verbatim)
      [0.3, 0.6, 0.4, 0.1, 0.2, 0.1, 0.5]),
     ("Adoration: 30%, Amusement: 75%, Anxiety: 40%, Disgust: 5%, Empathic pain: 10%, Fear: 20%, Surprise: 60%",
      [0.3, 0.75, 0.4, 0.05, 0.1, 0.2, 0.6]),
@@ -33,7 +33,7 @@ CASES = [
      [0.2, 0.9, N, N, N, N, 0.5]),
     ("ADORATION: 0.4\nAMUSEMENT: 0.4\nANXIETY: 0.4\nDISGUST: 0.4\nEMPATHIC-PAIN: 0.4\nFEAR: 0.4\nSURPRISE: 0.4",
      [0.4] * 7),
-    ("**Adoration**: 0.1\n**Amusement**: 0.85\n**Anxiety**: 0.3\n**Disgust**: 0.05\n**Emphatic Pain**: 0.15\n**Fear**: 0.2\n**Surprise**: 0.45",
+    ("**Adoration**: 0.1\n**Amusement**: 0.85\n**Anxiety**: 0.3\n**Disgust**: 0.05\n**Emphatic Pain**: 0.15\n**Fear**: 0.2\n**Surprise**: 0.45",  # noqa: E501 (a model's answer, verbatim)
      [0.1, 0.85, 0.3, 0.05, 0.15, 0.2, 0.45]),
     ("Adoration = .3; Amusement = .6; Anxiety = .2; Disgust = .1; Empathic_pain = .2; Fear = .1; Surprise = .7",
      [0.3, 0.6, 0.2, 0.1, 0.2, 0.1, 0.7]),

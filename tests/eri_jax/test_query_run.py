@@ -42,7 +42,7 @@ def _rows(path):
 
 
 def test_tiny_video_llava_gibberish_is_all_missing_and_filled_with_the_train_mean(demo):
-    from eri_jax.data import load_split
+    from eri_jax.inputs.dataset import load_split
 
     assert _query(demo) == 0  # the demo dataset has no stored answers: --run is the default
     run = demo["runs"] / "query-vllava"

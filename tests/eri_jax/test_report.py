@@ -12,11 +12,19 @@ import pytest
 from PIL import Image
 from scipy.stats import gaussian_kde
 
-from eri_jax import stats
-from eri_jax.evaluation import write_evaluation
-from eri_jax.metrics import binned_counts, mean_over_defined, pearson_per_emotion
-from eri_jax.report import (BootstrapSettings, DatasetLabels, SplitLabels, apply_fusion, build_report,
-                            fit_fusion_weights, load_rows, paper_results)
+from eri_jax.evaluation import stats
+from eri_jax.evaluation.files import write_evaluation
+from eri_jax.evaluation.metrics import binned_counts, mean_over_defined, pearson_per_emotion
+from eri_jax.report import (
+    BootstrapSettings,
+    DatasetLabels,
+    SplitLabels,
+    apply_fusion,
+    build_report,
+    fit_fusion_weights,
+    load_rows,
+    paper_results,
+)
 from eri_jax.report.fusion import simplex_grid
 from eri_jax.sweep.outputs import write_run
 from tfds_hume.records import HUME_EMOTIONS
@@ -114,7 +122,8 @@ def _pred(rng, y, noise):
 def _no_run_confusion_pngs():
     """The report never reads the runs' own confusion PNGs; drawing ~150 of them would dominate the runtime."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("eri_jax.evaluation.plot_confusion", lambda matrix, path, *, title: Path(path).write_bytes(b""))
+        mp.setattr("eri_jax.evaluation.files.plot_confusion",
+                   lambda matrix, path, *, title: Path(path).write_bytes(b""))
         yield
 
 
@@ -245,7 +254,8 @@ def test_table3_rows_against_direct_computation(built):
     dev = data.splits["dev"]
     paper = paper_results()["table3_mean_pearson"]
     row = _row(report, "table3", "viper_vatf_clip")
-    assert row["status"] == "ok" and row["n_seeds"] == 3 and row["n_clips"] == 80 and row["paper"] == paper["viper_vatf_clip"]
+    assert row["status"] == "ok" and row["n_seeds"] == 3 and row["n_clips"] == 80
+    assert row["paper"] == paper["viper_vatf_clip"]
     stack = np.stack([_dev_preds(root, f"viper-paper-VATF-clip-s{s}")[1] for s in range(3)])
     per_seed = [mean_over_defined(pearson_per_emotion(p, dev.labels))[0] for p in stack]
     assert [r["seed"] for r in row["runs"]] == [0, 1, 2]
@@ -343,7 +353,8 @@ def test_tables_4_5_6_figures_and_paired_tests(built):
     figs = {(f["method"], f["emotion"]): f for f in report["figures_5_8"]}
     f = figs[("clip", "Empathic-Pain")]
     k = EMOTIONS.index("Empathic-Pain")
-    assert f["run"] == "viper-paper-VATF-clip-s0" and f["counts"] == binned_counts(dev.labels[:, k], clip[0][:, k]).tolist()
+    assert f["run"] == "viper-paper-VATF-clip-s0"
+    assert f["counts"] == binned_counts(dev.labels[:, k], clip[0][:, k]).tolist()
     assert f["prediction_range"]["max"] == pytest.approx(clip[0][:, k].max())
     assert f["paper"] == paper["figures_5_to_8_prediction_stats"]["clip_empathic_pain"]
 
@@ -435,7 +446,8 @@ def test_cli_on_a_built_tfds_dataset(tmp_path, capsys):
     for i in range(60):
         cid, split = f"{i:05d}", ("train", "dev")[i % 2]
         save_value(export / "fau" / f"{cid}.npz", rng.normal(size=(2, 3)).astype(np.float32))
-        clips.append(ClipEntry(id=cid, split=split, labels=rng.uniform(size=E).tolist(), files={"fau": f"fau/{cid}.npz"}))
+        clips.append(ClipEntry(id=cid, split=split, labels=rng.uniform(size=E).tolist(),
+                               files={"fau": f"fau/{cid}.npz"}))
     Manifest(dataset="synthetic-demo", synthetic=True, emotions=EMOTIONS, clips=clips,
              features={"fau": FeatureSpec(kind="frame", dim=3, num_frames=2, source="shipped:FAU")}).write(export)
     build(export, config="demo", data_dir=tmp_path / "tfds")

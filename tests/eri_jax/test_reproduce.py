@@ -14,8 +14,7 @@ import pytest
 
 from eri_jax.report.rows import load_rows
 from eri_jax.report.runs import find_runs, group_settings, matches
-from eri_jax.reproduce import Options, build_plan, planned_runs
-from eri_jax.reproduce import cli, execute
+from eri_jax.reproduce import Options, build_plan, cli, execute, planned_runs
 from eri_jax.reproduce.plan import DATASET, FUSION_STEMS
 
 MAKEFILE = Path(__file__).resolve().parents[2] / "Makefile"
@@ -118,7 +117,8 @@ def test_late_fusion_members_get_cross_fitted_train_predictions(tmp_path, real, 
 
 
 def _train_config(step):
-    from eri_jax.train import build_parser, make_config
+    from eri_jax.train import build_parser
+    from eri_jax.training.config import make_config
 
     args = build_parser().parse_args(list(step.args))
     return make_config(args, synthetic=args.preset == "demo").to_json()

@@ -20,7 +20,7 @@ from tests.eri_jax.muse_fixture import FEATURE_WIDTHS, make_muse_root
 CLIPS_PER_SPLIT = 6
 # Feature keys the shipped folders become (tfds_hume.feature_names: FAUs -> fau, ...).
 SHIPPED_KEYS = {"FAUs": "fau", "VGGFace2": "vggface2", "eGeMAPS": "egemaps", "DeepSpectrum": "deepspectrum"}
-VIPER_FAU_WIDTH = 32  # ViPER's token layout pads the F block to 32 (eri_jax/token_layout.py)
+VIPER_FAU_WIDTH = 32  # ViPER's token layout pads the F block to 32 (eri_jax/inputs/token_layout.py)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def _reproduce(argv: list[str]) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_the_whole_plan_runs_on_a_muse_tree_as_shipped(muse_root, tmp_path):
-    from eri_jax.data import dataset_meta
+    from eri_jax.inputs.dataset import dataset_meta
 
     argv = _argv(muse_root, tmp_path)
     r = _reproduce(argv)

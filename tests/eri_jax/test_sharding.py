@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 import pytest
 
-from eri_jax import sharding as shd
+from eri_jax.training import sharding as shd
 
 from .train_fixtures import build_dataset
 
@@ -20,8 +20,8 @@ SCRIPT = r"""
 import json, sys, warnings
 import jax, numpy as np
 warnings.simplefilter("ignore")
-from eri_jax import train
-from eri_jax.checkpointing import flatten_state
+from eri_jax.training import loop
+from eri_jax.training.checkpoints import flatten_state
 from tests.eri_jax.train_fixtures import small_config
 
 name, data_dir, out = sys.argv[1:4]
@@ -29,7 +29,7 @@ assert jax.device_count() == 2, jax.devices()
 runs = {}
 for run, devices in (("one", jax.devices()[:1]), ("two", jax.devices())):
     cfg = small_config((name, data_dir), out, run_name=run, epochs=2)
-    runs[run] = train.train(cfg, progress=False, devices=devices)
+    runs[run] = loop.train(cfg, progress=False, devices=devices)
 a = {k: np.asarray(v) for k, v in flatten_state(runs["one"].state).items()}
 b = {k: np.asarray(v) for k, v in flatten_state(runs["two"].state).items()}
 print(json.dumps({

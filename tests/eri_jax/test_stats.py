@@ -1,4 +1,4 @@
-"""eri_jax.stats: clip bootstrap of the mean Pearson r, paired bootstrap test, seed spread."""
+"""eri_jax.evaluation.stats: clip bootstrap of the mean Pearson r, paired bootstrap test, seed spread."""
 from __future__ import annotations
 
 import math
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.stats import pearsonr
 
-from eri_jax import stats
-from eri_jax.metrics import mean_over_defined, pearson_per_emotion
+from eri_jax.evaluation import stats
+from eri_jax.evaluation.metrics import mean_over_defined, pearson_per_emotion
 
 
 def _correlated(rng, n, rhos):

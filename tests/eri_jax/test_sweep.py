@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from eri_jax.checkpointing import flatten_state
 from eri_jax.sweep import engine as eng
 from eri_jax.sweep import grid, stacked, tables
 from eri_jax.sweep.runner import FAST_COMPILE, train_runs
+from eri_jax.training.checkpoints import flatten_state
 
 E = 3
 # Tiny models: XLA's backend optimisations cost more compile time than they could save at run time.
@@ -178,7 +178,7 @@ def test_slot_activations_equal_each_runs_own():
 
 def test_sweep_init_matches_the_single_run_trainer_for_the_same_seed(probe_engine):
     """Run seed s starts from the parameters `eri_jax.train` builds for seed s (model_factory)."""
-    from eri_jax.model_factory import build_model
+    from eri_jax.models.factory import build_model
 
     engine, _, _ = probe_engine
     carry = engine.init([4, 7, 9], [1e-3] * 3, [1, 3, 5])
@@ -328,8 +328,8 @@ def planted_dataset(tmp_path_factory):
 
 
 def test_cli_table4_writes_tables_and_per_run_outputs_retrievable_by_id(planted_dataset, tmp_path, capsys):
-    from eri_jax.data import load_split
-    from eri_jax.features import INPUT_KEY, assemble
+    from eri_jax.inputs.assembly import INPUT_KEY, assemble
+    from eri_jax.inputs.dataset import load_split
     from eri_jax.sweep import load_run, restore_model
     from eri_jax.sweep.cli import main
 
@@ -365,13 +365,13 @@ def test_cli_table4_writes_tables_and_per_run_outputs_retrievable_by_id(planted_
 
 
 def _spec(name, data_dir, key):
-    from eri_jax.data import dataset_meta
+    from eri_jax.inputs.dataset import dataset_meta
 
     return dataset_meta(name, data_dir).features[key]
 
 
 def test_cli_table6_names_missing_modalities_and_maps_letters_to_demo_features(planted_dataset, tmp_path, capsys):
-    from eri_jax.data import dataset_meta
+    from eri_jax.inputs.dataset import dataset_meta
     from eri_jax.sweep.cli import build_parser, main, make_config
 
     name, data_dir = planted_dataset
@@ -395,12 +395,12 @@ def test_cli_table6_names_missing_modalities_and_maps_letters_to_demo_features(p
 
 
 def test_table6_viper_inputs_use_vipers_token_layout_like_train(planted_dataset):
-    """A sweep's ViPER modality set pads F to 32 columns as `eri_jax.train` does (token_layout.py); a key
+    """A sweep's ViPER modality set pads F to 32 columns as `eri_jax.train` does (inputs/token_layout.py); a key
     that stands for several letters is not ViPER's layout and is left unpadded."""
     import warnings
 
-    from eri_jax.data import dataset_meta
-    from eri_jax.features import INPUT_KEY
+    from eri_jax.inputs.assembly import INPUT_KEY
+    from eri_jax.inputs.dataset import dataset_meta
     from eri_jax.sweep.runner import load_group_data
 
     name, data_dir = planted_dataset

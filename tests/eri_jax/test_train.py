@@ -11,11 +11,14 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from eri_jax import evaluate, features as feats, train
-from eri_jax.checkpointing import RunCheckpoints, flatten_state
-from eri_jax.data import SplitData, iterate_batches
+from eri_jax import evaluate, train
+from eri_jax.inputs import assembly as feats
+from eri_jax.inputs.dataset import SplitData, iterate_batches
 from eri_jax.models.probe import Probe
-from eri_jax.train_step import (TRACE_COUNTS, learning_rate, make_optimizer, make_train_step, masked_mse)
+from eri_jax.training import loop
+from eri_jax.training.checkpoints import RunCheckpoints, flatten_state
+from eri_jax.training.inputs import batch_arrays
+from eri_jax.training.step import TRACE_COUNTS, learning_rate, make_optimizer, make_train_step, masked_mse
 from tfds_hume.manifest import FeatureSpec
 
 from .train_fixtures import MISSING_FAU_ID, build_dataset, small_config
@@ -102,7 +105,7 @@ def test_train_step_compiles_once_and_donates_the_state():
     for epoch in range(2):
         for batch in iterate_batches(data, 4, shuffle=True, seed=0, epoch=epoch):
             old = state
-            state, loss = step(state, train.batch_arrays(batch))
+            state, loss = step(state, batch_arrays(batch))
             losses.append(float(loss))
             assert all(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(old))
     assert TRACE_COUNTS["train_step"] - before == 1
@@ -191,9 +194,9 @@ def test_unknown_or_text_feature_is_a_clear_error(dataset, tmp_path, capsys):
 @pytest.mark.filterwarnings("ignore:train. 1 of 96 clips:UserWarning")
 def test_rerun_with_other_settings_is_refused(dataset, tmp_path):
     with pytest.warns(UserWarning, match=f"train: 1 of 96 clips lack a selected feature .fau.*{MISSING_FAU_ID}"):
-        train.train(tiny_config(tmp_path, dataset, epochs=1), progress=False)
+        loop.train(tiny_config(tmp_path, dataset, epochs=1), progress=False)
     with pytest.raises(ValueError, match=r"other settings \(lr: saved 0.003, now 0.01\)"):
-        train.train(tiny_config(tmp_path, dataset, epochs=1, lr=1e-2), progress=False)
+        loop.train(tiny_config(tmp_path, dataset, epochs=1, lr=1e-2), progress=False)
 
 
 # -------------------------------------------------------------------------------- resume, NaN, bfloat16
@@ -209,7 +212,7 @@ def _arrays(state):
 
 @pytest.mark.filterwarnings("ignore:train. 1 of 96 clips:UserWarning")  # the clip without `fau`
 def test_resume_after_interrupt_gives_the_uninterrupted_result(dataset, tmp_path):
-    full = train.train(tiny_config(tmp_path, dataset, run_name="full"), progress=False)
+    full = loop.train(tiny_config(tmp_path, dataset, run_name="full"), progress=False)
 
     def stop_after_2(epoch, entry):
         if epoch == 2:
@@ -220,13 +223,13 @@ def test_resume_after_interrupt_gives_the_uninterrupted_result(dataset, tmp_path
     out.mkdir(parents=True)
     (out / "predictions_train_oof.csv").write_text("from an earlier model of this name")
     with pytest.raises(_Interrupt):
-        train.train(cfg, progress=False, on_epoch_end=stop_after_2)
+        loop.train(cfg, progress=False, on_epoch_end=stop_after_2)
     assert not (out / "predictions_train_oof.csv").exists()  # a fresh model: derived outputs were stale
     with RunCheckpoints(cfg.run_dir) as ckpt:
         assert ckpt.latest_epoch() == 2
     (out / "crossfit.json").write_text("{}")
     seen = []
-    resumed = train.train(cfg, progress=False, on_epoch_end=lambda e, _: seen.append(e))
+    resumed = loop.train(cfg, progress=False, on_epoch_end=lambda e, _: seen.append(e))
     assert seen == [3, 4]  # only the missing epochs ran
     assert (out / "crossfit.json").exists()  # resuming the same model keeps them
     a, b = _arrays(full.state), _arrays(resumed.state)
@@ -247,14 +250,14 @@ def test_resume_after_interrupt_gives_the_uninterrupted_result(dataset, tmp_path
 
 def test_nan_loss_stops_with_epoch_and_step(dataset, tmp_path):
     cfg = tiny_config(tmp_path, dataset, model="probe", lr=1e38, schedule="constant", halve_every=0)
-    with pytest.raises(train.TrainingDiverged, match=r"at epoch 1, step \d+ of 6 \(global step \d+\)"):
-        train.train(cfg, progress=False)
+    with pytest.raises(loop.TrainingDiverged, match=r"at epoch 1, step \d+ of 6 \(global step \d+\)"):
+        loop.train(cfg, progress=False)
     with RunCheckpoints(cfg.run_dir) as ckpt:
         assert ckpt.latest_epoch() is None  # the diverged epoch was not saved
 
 
 def test_bfloat16_compute_keeps_float32_params(dataset, tmp_path):
-    res = train.train(tiny_config(tmp_path, dataset, model="probe", precision="bfloat16", epochs=2),
+    res = loop.train(tiny_config(tmp_path, dataset, model="probe", precision="bfloat16", epochs=2),
                       progress=False)
     params = nnx.filter_state(res.state[0], nnx.Param)
     assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(params)} == {jnp.dtype(jnp.float32)}
@@ -284,7 +287,7 @@ def test_demo_preset_beats_a_constant_predictor(demo_runs, dataset, run, floor):
     assert m["mean_pearson"] > floor and m["n_undefined_pearson"] == 0
     assert m["meta"]["synthetic"] is True and m["meta"]["model"] == run
     # Its squared error is also clearly below predicting the train mean for every clip.
-    from eri_jax.data import load_split
+    from eri_jax.inputs.dataset import load_split
 
     name, data_dir = dataset
     tr, dev = load_split("train", [], name=name, data_dir=data_dir), load_split("dev", [], name=name, data_dir=data_dir)
@@ -316,8 +319,8 @@ def test_init_from_hf_perceiver_weights(tmp_path):
     """--init-from: a torch state dict of HF's PerceiverModel + classification decoder lands in ViPER."""
     from transformers.models.perceiver.modeling_perceiver import PerceiverClassificationDecoder, PerceiverModel
 
-    from eri_jax.model_factory import build_model, viper_config
-    from eri_jax.presets import get_preset
+    from eri_jax.models.factory import build_model, viper_config
+    from eri_jax.training.presets import get_preset
 
     kwargs = get_preset("viper", "demo").model_kwargs
     hf_cfg = viper_config(kwargs, in_dim=16, num_outputs=7).to_hf()

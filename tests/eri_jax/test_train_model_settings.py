@@ -8,9 +8,11 @@ import warnings
 import numpy as np
 import pytest
 
-from eri_jax import evaluate, train
-from eri_jax.checkpointing import flatten_state
-from eri_jax.data import load_split
+from eri_jax import train
+from eri_jax.inputs.dataset import load_split
+from eri_jax.training import restore
+from eri_jax.training.checkpoints import flatten_state
+from eri_jax.training.config import TrainConfig, make_config
 
 from .train_fixtures import build_dataset
 
@@ -21,8 +23,8 @@ def dataset(tmp_path_factory):
     return name, str(data_dir)
 
 
-def config(*args: str) -> train.TrainConfig:
-    return train.make_config(train.build_parser().parse_args(list(args)), synthetic=True)
+def config(*args: str) -> TrainConfig:
+    return make_config(train.build_parser().parse_args(list(args)), synthetic=True)
 
 
 def test_activation_and_hidden_override_the_preset_and_name_the_run():
@@ -65,8 +67,8 @@ def test_trained_probe_uses_the_activation_it_records(dataset, tmp_path, capsys)
         assert saved["model_kwargs"] == {"hidden": 8, "activation": "tanh"}
 
     # The dev predictions are sigmoid(W2 tanh(W1 x + b1) + b2) with the best checkpoint's parameters.
-    cfg, run_info = evaluate.read_run(tmp_path / "ck" / "p")
-    _, state, *_ = evaluate.restore(cfg, run_info)
+    cfg, run_info = restore.read_run(tmp_path / "ck" / "p")
+    _, state, *_ = restore.restore(cfg, run_info)
     params = {k: np.asarray(v, np.float64) for k, v in flatten_state(state[0]).items()}
     assert params["linear1.kernel.value"].shape == (12, 8)
     dev = load_split("dev", ["vllava_emb_p1"], name=name, data_dir=data_dir)

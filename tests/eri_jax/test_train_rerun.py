@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from eri_jax import train
-from eri_jax.checkpointing import RunCheckpoints
+from eri_jax.training.checkpoints import RunCheckpoints
 
 from .train_fixtures import build_dataset
 

@@ -10,11 +10,11 @@ import types
 import numpy as np
 import pytest
 
-from eri_jax import features as feats
-from eri_jax.data import SplitData
+from eri_jax.inputs import assembly as feats
+from eri_jax.inputs.dataset import SplitData
+from eri_jax.inputs.token_layout import viper_block_widths
 from eri_jax.models.viper import ViperConfig
 from eri_jax.models.viper_import import Checkpoint, checkpoint_config, read_checkpoint, resolve_config
-from eri_jax.token_layout import viper_block_widths
 from tfds_hume.manifest import FeatureSpec
 
 torch = pytest.importorskip("torch")
@@ -167,7 +167,7 @@ def _args(**kw) -> argparse.Namespace:
 
 
 def test_run_config_takes_the_model_from_the_checkpoint(tmp_path, capsys):
-    from eri_jax.train import make_config
+    from eri_jax.training.config import make_config
 
     config = transformers.PerceiverConfig(num_labels=7, **DEMO_SHAPES_8_HEADS)
     torch.save(viper_torch(config), tmp_path / "ck.model")

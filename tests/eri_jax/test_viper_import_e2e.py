@@ -82,8 +82,8 @@ def _train_argv(tmp, data_dir, checkpoint, *extra):
 @pytest.mark.slow
 def test_vipers_pickled_checkpoint_reproduces_its_outputs(real_width_dataset, capsys):
     from eri_jax import train
-    from eri_jax.data import load_split
-    from eri_jax.evaluate import evaluate_run
+    from eri_jax.evaluation.run import evaluate_run
+    from eri_jax.inputs.dataset import load_split
 
     tmp, data_dir = real_width_dataset
     model = vipers_checkpoint(tmp / "perceiver_20.model")

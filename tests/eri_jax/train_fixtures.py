@@ -70,7 +70,7 @@ def build_dataset(root: Path, *, sizes=(("train", 96), ("dev", 48), ("test", 16)
 def small_config(dataset: tuple[str, str], out: Path, *, model: str = "lstm", run_name: str = "run",
                  epochs: int = 4, **overrides):
     """A TrainConfig of a tiny LSTM (with dropout) or probe on `build_dataset`'s data, writing under `out`."""
-    from eri_jax.train import TrainConfig
+    from eri_jax.training.config import TrainConfig
 
     name, data_dir = dataset
     kw = {"lstm": dict(hidden=8, num_layers=1, dropout=0.5), "probe": dict(hidden=16, activation="relu")}[model]

@@ -9,9 +9,9 @@ import tfds_hume.manifest as manifest_mod
 from extract.cache import FeatureCache, ProbeCache, dataset_features_dir, settings_hash
 from extract.errors import MediaError
 from extract.extractors import Extractor, FeatureValue, Missing, run_extractor
+from tests.extract.media_factory import write_video
 from tfds_hume.manifest import FeatureSpec, load_value
 from tfds_hume.records import ClipRecord
-from tests.extract.media_factory import write_video
 
 
 class Counting(Extractor):

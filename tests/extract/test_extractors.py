@@ -14,9 +14,9 @@ from extract.extractors import Media, Missing, PixelsExtractor, ShippedExtractor
 from extract.extractors.pixels import area_matrix, gray_thumbnails
 from extract.extractors.shipped import read_feature_csv, resample_nearest
 from extract.media import sample_frames
+from tests.extract.media_factory import write_video
 from tfds_hume.manifest import load_value
 from tfds_hume.records import ClipRecord
-from tests.extract.media_factory import write_video
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MEDIA = DATA / "media"
@@ -124,7 +124,8 @@ def test_extractors_found_from_records(video20):
 
 BAD = {
     "cells": ("timestamp,File_ID,a,b\n0,[x],1,2\n100,[x],1\n", r"line 3: 3 cells, the header has 4"),
-    "number": ("timestamp,File_ID,a,b\n0,[x],1,2\n100,[x],1,2\n200,[x],oops,2\n", r"line 4: column 3 \(a\) is not a number: 'oops'"),
+    "number": ("timestamp,File_ID,a,b\n0,[x],1,2\n100,[x],1,2\n200,[x],oops,2\n",
+               r"line 4: column 3 \(a\) is not a number: 'oops'"),
     "time": ("timestamp,File_ID,a\n0,[x],1\n100,[x],1\n50,[x],1\n", r"line 4: timestamp 50 ms does not increase"),
     "nan": ("timestamp,File_ID,a\n0,[x],nan\n", r"line 2: non-finite"),
     "header": ("time,File_ID,a\n0,[x],1\n", r"line 1: expected `timestamp,File_ID,<features>` \(timestamp and "
@@ -170,7 +171,7 @@ def test_metadata_columns_in_either_order(tmp_path):
     """MuSe's code reads features from column 2 on and does not fix the order of timestamp and File_ID."""
     swapped = tmp_path / "swapped.csv"
     lines = (SHIPPED / "fau_regular.csv").read_text().splitlines()
-    swapped.write_text("\n".join(",".join([c[1], c[0], *c[2:]]) for c in (l.split(",") for l in lines)) + "\n")
+    swapped.write_text("\n".join(",".join([c[1], c[0], *c[2:]]) for c in (line.split(",") for line in lines)) + "\n")
     t0, v0 = read_feature_csv(SHIPPED / "fau_regular.csv")
     t1, v1 = read_feature_csv(swapped, ["AU01_r", "AU02_r"])
     assert np.array_equal(t0, t1) and np.array_equal(v0, v1)

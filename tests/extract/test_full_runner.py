@@ -9,9 +9,9 @@ import pytest
 from extract.errors import MediaError
 from extract.extractors import Extractor, FeatureValue, PixelsExtractor, run_extractor
 from extract.pipeline import parse_shard, select_clips, shard_clips
+from tests.extract.media_factory import write_video
 from tfds_hume.manifest import FeatureSpec, load_value
 from tfds_hume.records import ClipRecord
-from tests.extract.media_factory import write_video
 
 
 def clips(n, video=None):

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from extract.media import (MediaError, NoAudioError, audio_windows, load_audio, probe, sample_frames,
-                           sample_times)
+from extract.media import MediaError, NoAudioError, audio_windows, load_audio, probe, sample_frames, sample_times
 from tests.extract.media_factory import frame_levels, write_video, write_wav
 
 MEDIA = Path(__file__).resolve().parents[1] / "data" / "media"
@@ -68,7 +67,8 @@ def test_sampled_frames_are_the_decoded_frames(infos):
         # Same frame (up to the RGB conversion's rounding mode), and not its neighbour.
         assert np.abs(sample.frames[k].astype(int) - ref).mean() < 1.0
     j = int(sample.indices[5])
-    assert np.abs(sample.frames[5].astype(int) - decoded[j + 1]).mean() > np.abs(sample.frames[5].astype(int) - decoded[j]).mean()
+    frame = sample.frames[5].astype(int)
+    assert np.abs(frame - decoded[j + 1]).mean() > np.abs(frame - decoded[j]).mean()
 
 
 def test_sample_times_is_nearest_frame():

@@ -133,8 +133,13 @@ def test_llava_matches_llava_processor(clips, backend):
 
 @pytest.mark.parametrize("backend", ["pil", "torchvision"])
 def test_qwen2vl_matches_qwen2vl_processor(clips, backend):
-    from transformers import (Qwen2VLConfig, Qwen2VLImageProcessor, Qwen2VLImageProcessorPil, Qwen2VLProcessor,
-                              Qwen2VLVideoProcessor)
+    from transformers import (
+        Qwen2VLConfig,
+        Qwen2VLImageProcessor,
+        Qwen2VLImageProcessorPil,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+    )
 
     from extract.models import QwenChatProcessor
     from extract.models.tiny_tokenizers import qwen_tokenizer
@@ -163,8 +168,8 @@ def test_qwen2vl_matches_qwen2vl_processor(clips, backend):
 
 def _clips_with_audio():
     """(frames, 16 kHz audio from the first frame, sampled fps) of each test video that has an audio track."""
-    from extract.media import load_audio, probe
     from extract.errors import NoAudioError
+    from extract.media import load_audio, probe
 
     out = []
     for name, frames in zip(VIDEOS, _clips()):
@@ -180,8 +185,14 @@ def _clips_with_audio():
 
 @pytest.mark.parametrize("variant", ["v", "a", "av"])
 def test_qwen25_omni_matches_qwen25_omni_processor(variant):
-    from transformers import (Qwen2_5OmniProcessor, Qwen2_5OmniThinkerConfig, Qwen2VLImageProcessor,
-                              Qwen2VLImageProcessorPil, Qwen2VLVideoProcessor, WhisperFeatureExtractor)
+    from transformers import (
+        Qwen2_5OmniProcessor,
+        Qwen2_5OmniThinkerConfig,
+        Qwen2VLImageProcessor,
+        Qwen2VLImageProcessorPil,
+        Qwen2VLVideoProcessor,
+        WhisperFeatureExtractor,
+    )
 
     from extract.models.omni_chat import AVClip, OmniChatProcessor
     from extract.models.tiny_tokenizers import omni_tokenizer

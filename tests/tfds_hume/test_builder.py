@@ -15,7 +15,8 @@ import tensorflow_datasets as tfds
 
 from tests.tfds_hume.tiny_export import EMOTIONS, SPLIT_OF, T, make_export, tiny_features
 from tfds_hume import schema
-from tfds_hume.build import build, main as build_main
+from tfds_hume.build import build
+from tfds_hume.build import main as build_main
 from tfds_hume.manifest import FeatureSpec, Manifest, save_value
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
 """The one alias table: shipped folder names and typed names meet at one dataset key, used by eri_jax too."""
 import pytest
 
-from eri_jax import features as feats
+from eri_jax.inputs import assembly as feats
 from tfds_hume.feature_names import MODALITY_KEYS, feature_key, find_key
 from tfds_hume.manifest import FeatureSpec
 

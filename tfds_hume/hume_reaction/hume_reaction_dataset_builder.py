@@ -18,7 +18,7 @@ from typing import Any
 import tensorflow_datasets as tfds
 
 from tfds_hume import schema
-from tfds_hume.manifest import FeatureSpec, Manifest, MANIFEST_NAME
+from tfds_hume.manifest import MANIFEST_NAME, FeatureSpec, Manifest
 from tfds_hume.records import SPLITS
 
 log = logging.getLogger(__name__)

@@ -53,8 +53,9 @@ Shared rules:
 What counts as bad input ("missing or extra" columns): a header column without a name (e.g. a
 trailing comma) or repeated; a data row with more or fewer cells than the header; no ID or split
 column; no emotion column at all; with `emotions=` (or the Hume default of muse/abaw5), a header
-that lacks one of them or has a column that is neither one of them nor known metadata. Rows whose cells are all empty are skipped. Errors
-give the 1-based line number in the file (the header is line 1), e.g. `labels.csv, line 4: ...`.
+that lacks one of them or has a column that is neither one of them nor known metadata. Rows whose cells are
+all empty are skipped. Errors give the 1-based
+line number in the file (the header is line 1), e.g. `labels.csv, line 4: ...`.
 """
 from __future__ import annotations
 

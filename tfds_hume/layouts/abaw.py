@@ -5,8 +5,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tfds_hume.layouts.fields import HUME_REQUIRED, emotion_columns, parse_labels, parse_split, unique_ids
-from tfds_hume.layouts.media import (AUDIO_EXTS, VIDEO_EXTS, FolderIndex, assemble, feature_indexes,
-                                     split_folders)
+from tfds_hume.layouts.media import AUDIO_EXTS, VIDEO_EXTS, FolderIndex, assemble, feature_indexes, split_folders
 from tfds_hume.layouts.table import read_table
 from tfds_hume.records import HUME_EMOTIONS, SPLITS, DatasetRecords
 

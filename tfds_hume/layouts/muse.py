@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tfds_hume.layouts.errors import LayoutError
-from tfds_hume.layouts.fields import (HUME_REQUIRED, emotion_columns, parse_labels, parse_split, split_name,
-                                     unique_ids)
+from tfds_hume.layouts.fields import HUME_REQUIRED, emotion_columns, parse_labels, parse_split, split_name, unique_ids
 from tfds_hume.layouts.media import AUDIO_EXTS, VIDEO_EXTS, FolderIndex, assemble, feature_indexes
 from tfds_hume.layouts.table import read_table
 from tfds_hume.records import HUME_EMOTIONS, DatasetRecords

@@ -6,8 +6,9 @@ EIHW/MuSe2022's data_parser.py slices them. Rows sit on a fixed grid, one every 
 milliseconds from t = 0 to the clip's end (integer milliseconds), independent of the video frame rate.
   FAUs      20 AU intensities (Py-Feat's AU set, 0-5 scale): the true AU(t) plus measurement noise
             (std FAU_NOISE), clipped to [0, 5].
-  VGGFace2  VGG_DIM dims (the real ones have 512; 32 keep the demo small): a fixed random projection of [e(t), AU(t)/5] plus the person's identity
-            vector (constant within a clip, dominant across clips) plus noise.
+  VGGFace2  VGG_DIM dims (the real ones have 512; 32 keep the demo small): a fixed random projection of
+            [e(t), AU(t)/5] plus the person's identity vector (constant within a clip, dominant across
+            clips) plus noise.
 """
 from __future__ import annotations
 

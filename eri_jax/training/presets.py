@@ -1,13 +1,13 @@
 """Per-model training defaults: the seed paper's settings (`paper`) and a small CPU demo (`demo`).
 
-| model | preset | optimizer            | lr    | batch | epochs | schedule            | model size                      |
-|-------|--------|----------------------|-------|-------|--------|---------------------|---------------------------------|
-| viper | paper  | AdamW (wd 0.01)      | 1e-5  | 16    | 20     | halve every 10 ep.  | HF Perceiver defaults (283 M)   |
-| viper | demo   | AdamW (wd 0.01)      | 5e-4  | 16    | 30     | halve every 15 ep.  | 32 latents x 64, 2 layers, 4 h.†|
-| probe | paper  | AdamW (wd 0.01)      | 1e-4  | 32*   | 50     | constant            | hidden 512*, ReLU               |
-| probe | demo   | AdamW (wd 0.01)      | 1e-2  | 16    | 40     | constant            | hidden 64, ReLU                 |
-| lstm  | paper  | Adam                 | 1e-4  | 64    | 30     | constant            | MuSe: 64 wide, 3 layers         |
-| lstm  | demo   | Adam                 | 2e-3  | 16    | 50     | constant            | 32 wide, 2 layers               |
+| model | preset | optimizer          | lr    | batch | epochs | schedule            | model size                      |
+|-------|--------|--------------------|-------|-------|--------|---------------------|---------------------------------|
+| viper | paper  | AdamW (wd 0.01)    | 1e-5  | 16    | 20     | halve every 10 ep.  | HF Perceiver defaults (283 M)   |
+| viper | demo   | AdamW (wd 0.01)    | 5e-4  | 16    | 30     | halve every 15 ep.  | 32 latents x 64, 2 layers, 4 h.†|
+| probe | paper  | AdamW (wd 0.01)    | 1e-4  | 32*   | 50     | constant            | hidden 512*, ReLU               |
+| probe | demo   | AdamW (wd 0.01)    | 1e-2  | 16    | 40     | constant            | hidden 64, ReLU                 |
+| lstm  | paper  | Adam               | 1e-4  | 64    | 30     | constant            | MuSe: 64 wide, 3 layers         |
+| lstm  | demo   | Adam               | 2e-3  | 16    | 50     | constant            | 32 wide, 2 layers               |
 
 (*) The paper gives neither the probe's batch size nor its hidden width; these are our choice.
 With `--init-from`, ViPER's model size is the checkpoint's and overrides the preset's (printed; see
@@ -26,7 +26,7 @@ from the zero bias of HF's init, the small Perceiver on ~100 clips collapses to 
 while learning it (dev Pearson falls from ~0.4 to ~0.1 and recovers slowly); the paper preset keeps
 the models' own initialisation. AdamW's
 weight decay 0.01 is the PyTorch default the paper's code used. Default features: ViPER `paper` uses
-modalities VATF with CLIP text (see `features.py`); the demo presets use the demo dataset's frame features
+modalities VATF with CLIP text (see `inputs/assembly.py`); the demo presets use the demo dataset's frame features
 (`pixels`, `fau`; the probe mean-pools `fau` over frames). The LSTM standardises its inputs with
 statistics fitted on the train split (as the MuSe baseline's StandardScaler); the other models do not.
 """
@@ -63,6 +63,14 @@ class Preset:
     modalities: str | None = None
     text_source: str = "clip"
 
+    @property
+    def halve_epochs(self) -> int:
+        """Epochs between LR halvings in effect: `halve_every` under the step schedule, else 0 (constant)."""
+        return self.halve_every if self.schedule == "step" else 0
+
+
+# A step schedule asked for over a constant preset (which has no halving interval) halves every 10 epochs.
+DEFAULT_HALVE_EVERY = 10
 
 _PRESETS: dict[tuple[str, str], Preset] = {
     ("viper", "paper"): Preset(
@@ -98,3 +106,24 @@ def get_preset(model: str, preset: str) -> Preset:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     return _PRESETS[(model, preset)]
+
+
+def resolve_preset(model: str, preset: str, **given: Any) -> Preset:
+    """The (model, preset) defaults with every setting the user gave applied over them.
+
+    given: Preset field -> value; None means "not given" (the argparse default of every such flag).
+    This is the one place a run's settings are decided: `eri_jax.train`, `eri_jax.sweep` (and through
+    them `eri_jax.crossfit` and `eri_jax.reproduce`) call it with their flags.
+    """
+    p = get_preset(model, preset)
+    names = {f.name for f in dataclasses.fields(Preset)}
+    unknown = sorted(set(given) - names)
+    if unknown:
+        raise TypeError(f"not preset settings: {', '.join(unknown)}")
+    given = {k: v for k, v in given.items() if v is not None}
+    for k in ("epochs", "batch_size"):
+        if k in given and given[k] < 1:
+            raise ValueError(f"--{k.replace('_', '-')} {given[k]}: must be at least 1")
+    if given.get("schedule") == "step" and "halve_every" not in given and not p.halve_every:
+        given["halve_every"] = DEFAULT_HALVE_EVERY
+    return dataclasses.replace(p, **given)

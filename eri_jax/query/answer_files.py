@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from eri_jax.evaluation import write_evaluation
+from eri_jax.evaluation.files import write_evaluation
 from eri_jax.query.scores import FILL_TRAIN_MEAN, answer_stats, fill_missing, parse_answers
 from eri_jax.result_files import atomic_path, json_safe, write_json, write_text
 

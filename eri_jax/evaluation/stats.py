@@ -1,6 +1,6 @@
 """Uncertainty for the benchmark metric: clip bootstrap, paired bootstrap test, spread over seeds (in numpy).
 
-The statistic is the benchmark metric of `metrics.py`: Pearson r per emotion over the labelled clips
+The statistic is the benchmark metric of `evaluation/metrics.py`: Pearson r per emotion over the labelled clips
 (rows with a NaN label left out per emotion), unweighted mean over the emotions where r is defined.
 Predictions may be one run, [N, E], or a stack of runs of one method (e.g. seeds), [S, N, E]; the
 statistic of a stack is the mean over its runs of each run's statistic, so a seed-averaged score gets a
@@ -41,7 +41,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eri_jax.metrics import defined_mean, pearson_column, pearson_from_moments
+from eri_jax.evaluation.metrics import defined_mean, pearson_column, pearson_from_moments
 
 _CHUNK = 256  # resamples per matrix product: bounds memory at _CHUNK x N counts
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from eri_jax.metrics import binned_counts, mean_over_defined, pearson_per_emotion, row_normalise
-from eri_jax.plots import plot_confusion
+from eri_jax.evaluation.metrics import binned_counts, mean_over_defined, pearson_per_emotion, row_normalise
+from eri_jax.evaluation.plots import plot_confusion
 from eri_jax.result_files import atomic_path, json_safe, write_json, write_predictions, write_text
 
 CONFUSION_BINS = 10
@@ -109,7 +109,8 @@ def _markdown(metrics: dict) -> str:
         undefined = [e for e in emotions if metrics["pearson"][e] is None]
         if undefined:
             lines += [f"Average over {len(emotions) - len(undefined)} of {len(emotions)} emotions "
-                      f"where r is defined; undefined (fewer than 2 labelled clips, or constant predictions or labels): "
+                      "where r is defined; undefined (fewer than 2 labelled clips, or constant predictions or "
+                      "labels): "
                       + ", ".join(undefined) + ".", ""]
     else:
         lines += ["No labels for this split: no Pearson correlation.", ""]

@@ -70,30 +70,53 @@ def masked_mse(pred: jax.Array, labels: jax.Array, row_mask: jax.Array) -> jax.A
     return se.sum() / jnp.maximum(m.sum(), 1)
 
 
-def _forward(model: nnx.Module, batch: dict[str, jax.Array]) -> jax.Array:
-    return model(batch["x"], batch.get("frame_mask")).astype(jnp.float32)
+def forward(model: nnx.Module, x: jax.Array, frame_mask: jax.Array | None = None) -> jax.Array:
+    """The model's float32 predictions [B,E] for inputs x (and frame_mask) of one batch."""
+    return model(x, frame_mask).astype(jnp.float32)
+
+
+def _mse_with_aux(pred: jax.Array, labels: jax.Array, row_mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    loss = masked_mse(pred, labels, row_mask)
+    return loss, loss
+
+
+# (model, x, frame_mask) -> predictions; (predictions, labels, row mask) -> (loss to differentiate, aux).
+Forward = Callable[[nnx.Module, jax.Array, "jax.Array | None"], jax.Array]
+Loss = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, Any]]
+
+
+def update(graphdef: Any, state: Any, batch: dict[str, jax.Array], *, forward: Forward = forward,
+           loss: Loss = _mse_with_aux) -> tuple[Any, Any]:
+    """One optimizer update: loss, gradients and the update of `(model, optimizer)` on one batch.
+
+    The one step of every training path: the single-run trainer (`make_train_step`), the sweep engine
+    run by run (`sweep/engine.py`, vmapped over runs) and runs stacked by seed (`sweep/stacked.py`, which
+    passes its wide forward and `stacked_loss`). Returns the new state and `loss`'s aux (default: the
+    masked MSE of the module docstring).
+    """
+    model, optimizer = nnx.merge(graphdef, state)
+    model.train()
+
+    def loss_fn(m):
+        return loss(forward(m, batch["x"], batch.get("frame_mask")), batch["labels"], batch["mask"])
+
+    (_, aux), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+    optimizer.update(model, grads)
+    return nnx.state((model, optimizer)), aux
 
 
 @functools.lru_cache(maxsize=16)
 def make_train_step(graphdef: Any, *, state_sharding: Any = None, batch_sharding: Any = None,
                     donate: bool = True) -> Callable:
-    """The jitted `train_step(state, batch) -> (state, loss)` for the graph of `(model, optimizer)`.
+    """The jitted `train_step(state, batch) -> (state, loss)` (`update`) for the graph of `(model, optimizer)`.
 
-    With shardings (see `sharding.py`) the step is compiled for them: state replicated, batch split.
+    With shardings (see `training/sharding.py`) the step is compiled for them: state replicated, batch split.
     Cached per (graphdef, shardings), so equal models share one compiled step.
     """
 
     def train_step(state, batch):
         TRACE_COUNTS["train_step"] += 1
-        model, optimizer = nnx.merge(graphdef, state)
-        model.train()
-
-        def loss_fn(m):
-            return masked_mse(_forward(m, batch), batch["labels"], batch["mask"])
-
-        loss, grads = nnx.value_and_grad(loss_fn)(model)
-        optimizer.update(model, grads)
-        return nnx.state((model, optimizer)), loss
+        return update(graphdef, state, batch)
 
     kwargs: dict[str, Any] = {"donate_argnums": (0,) if donate else ()}
     if state_sharding is not None:
@@ -110,7 +133,7 @@ def make_predict(graphdef: Any, *, state_sharding: Any = None, batch_sharding: A
         TRACE_COUNTS["predict"] += 1
         model, _ = nnx.merge(graphdef, state)
         model.eval()
-        return _forward(model, batch)
+        return forward(model, batch["x"], batch.get("frame_mask"))
 
     kwargs: dict[str, Any] = {}
     if state_sharding is not None:

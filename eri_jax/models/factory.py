@@ -4,7 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
+
+from eri_jax.models.lstm import MuseLSTM
+from eri_jax.models.probe import Probe
+from eri_jax.models.viper import Viper, ViperConfig
+from eri_jax.models.viper_import import check_token_width, import_hf_perceiver, load_state_dict
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -18,8 +24,6 @@ def compute_dtype(precision: str):
 
 def viper_config(model_kwargs: dict[str, Any], *, in_dim: int, num_outputs: int):
     """The ViperConfig for inputs of width `in_dim` (d_model) and `num_outputs` emotions."""
-    from eri_jax.models.viper import ViperConfig
-
     return ViperConfig(d_model=in_dim, num_outputs=num_outputs, **model_kwargs)
 
 
@@ -28,27 +32,21 @@ def build_model(name: str, model_kwargs: dict[str, Any], *, in_dim: int, num_out
                 trust_pickle: bool = False) -> nnx.Module:
     """A freshly initialised model (seeded), or ViPER with Hugging Face Perceiver weights (`init_from`).
 
-    name: viper | probe | lstm. model_kwargs: the constructor settings of that model (see presets.py).
+    name: viper | probe | lstm. model_kwargs: the constructor settings of that model (see training/presets.py).
     """
     dtype = compute_dtype(precision)
     rngs = nnx.Rngs(seed)  # one seed; the params and dropout streams derive from it
     if init_from is not None and name != "viper":
         raise ValueError(f"--init-from loads Hugging Face Perceiver weights into ViPER, not into {name}")
     if name == "viper":
-        from eri_jax.models.viper import Viper
-
         config = viper_config(model_kwargs, in_dim=in_dim, num_outputs=num_outputs)
         if init_from is not None:
             return _load_hf_viper(config, init_from, trust_pickle=trust_pickle, seed=seed, dtype=dtype)
         return Viper(config, rngs=rngs, dtype=dtype, param_dtype=jnp.float32)
     if name == "probe":
-        from eri_jax.models.probe import Probe
-
         return Probe(in_dim, model_kwargs.get("hidden", 512), num_outputs,
                      activation=model_kwargs.get("activation", "relu"), rngs=rngs, dtype=dtype)
     if name == "lstm":
-        from eri_jax.models.lstm import MuseLSTM
-
         return MuseLSTM(in_dim, num_outputs, hidden=model_kwargs.get("hidden", 64),
                         num_layers=model_kwargs.get("num_layers", 3),
                         dropout=model_kwargs.get("dropout", 0.5), rngs=rngs, dtype=dtype)
@@ -64,8 +62,6 @@ def set_output_bias(model: nnx.Module, name: str, label_mean) -> None:
     """Start the model at the train-label mean: the output layer's bias becomes the mean (raw outputs)
     or its logit (sigmoid outputs), so early training is not spent (and, for the small demo ViPER,
     collapsed) on learning the mean."""
-    import numpy as np
-
     attr, sigmoid = OUTPUT_LAYERS[name]
     layer = getattr(model, attr)
     mean = np.asarray(label_mean, np.float64)
@@ -79,8 +75,6 @@ def set_output_bias(model: nnx.Module, name: str, label_mean) -> None:
 
 def _load_hf_viper(config: Any, path: str, *, trust_pickle: bool, seed: int, dtype) -> nnx.Module:
     """ViPER holding the parameters of a Hugging Face Perceiver checkpoint (nothing initialised twice)."""
-    from eri_jax.models.viper_import import check_token_width, import_hf_perceiver, load_state_dict
-
     state_dict = load_state_dict(path, trust_pickle=trust_pickle)
     check_token_width(state_dict, config.d_model, path)
     model = import_hf_perceiver(state_dict, config, num_outputs=config.num_outputs, dropout_seed=seed,

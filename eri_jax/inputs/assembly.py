@@ -30,7 +30,7 @@ How selected features become one input (`assemble`):
 - vector models (the probe): video features are used as they are; a frame feature is mean-pooled over
   its valid frames (this is how the probe trains on the demo dataset, which has no video feature).
 - ViPER runs chosen by `--modalities` use ViPER's token layout: the F block is zero-padded to 32 columns
-  (py-feat's 27 + 5, so VATF is 2080 wide), as ViPER's code pads it (token_layout.py).
+  (py-feat's 27 + 5, so VATF is 2080 wide), as ViPER's code pads it (inputs/token_layout.py).
 - A clip missing any selected feature, or left with no valid token, is dropped from that split with a
   warning naming how many and which (so predictions files list only clips the model could see).
 """
@@ -42,7 +42,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eri_jax.token_layout import block_padding
+from eri_jax.inputs.token_layout import block_padding
 from tfds_hume.feature_names import MODALITY_KEYS, feature_key, find_key
 from tfds_hume.manifest import FeatureSpec
 
@@ -124,7 +124,7 @@ def check_numeric(keys: Sequence[str], specs: dict[str, FeatureSpec], dataset: s
 def input_dim(keys: Sequence[str], specs: dict[str, FeatureSpec],
               block_widths: dict[str, int] | None = None) -> int:
     """Width of the assembled input: the selected features' dims, each block padded to `block_widths`
-    (ViPER's token layout, token_layout.py)."""
+    (ViPER's token layout, inputs/token_layout.py)."""
     pads = block_padding(keys, {k: specs[k].dim for k in keys}, block_widths)
     return int(sum(specs[k].dim + pads.get(k, 0) for k in keys))
 
@@ -135,9 +135,9 @@ def assemble(data: Any, keys: Sequence[str], specs: dict[str, FeatureSpec], mode
 
     Token models get float32 [N,T,D] with a frame mask [N,T]; the probe gets float32 [N,D].
     `block_widths` ({key: width}): blocks narrower than that get zero columns appended (ViPER's token
-    layout: FAU 27 -> 32, see token_layout.py).
+    layout: FAU 27 -> 32, see inputs/token_layout.py).
     """
-    from eri_jax.data import SplitData  # the data module imports jax; keep this module light
+    from eri_jax.inputs.dataset import SplitData  # the data module imports jax; keep this module light
 
     if model not in TOKEN_MODELS + VECTOR_MODELS:
         raise ValueError(f"unknown model {model!r}")
