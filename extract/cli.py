@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.ray or args.ray_address or args.ray_actors is not None:
         if shard is not None:
             raise SystemExit("--shard and --ray: Ray spreads the clips itself; use one or the other")
+        # deferred: ray is an optional extra
         from extract.ray_pipeline import RayRunner, require_ray
 
         require_ray()  # a missing Ray is a usage error now, not after the models are resolved

@@ -27,6 +27,7 @@ class FaceDetector:
     """Largest frontal face per frame with OpenCV's Haar cascade."""
 
     def __init__(self, min_size_frac: float = 0.08, scale_factor: float = 1.1, min_neighbors: int = 5):
+        # deferred: OpenCV
         import cv2
 
         path = Path(cv2.data.haarcascades) / CASCADE
@@ -63,6 +64,7 @@ def square_box(box, width: int, height: int, margin: float) -> tuple[int, int, i
 
 def crop_faces(frames: np.ndarray, detector: FaceDetector, size: int = 224, margin: float = 0.2) -> FaceCrops:
     """Crop the main face of every frame to size x size; the whole frame (resized) where none is found."""
+    # deferred: OpenCV
     import cv2
 
     n, h, w = frames.shape[:3]

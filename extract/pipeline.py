@@ -253,6 +253,7 @@ def run(data: DatasetRecords, *, config: str, cache_dir: str | os.PathLike, data
         from tfds_hume.build import build as build_tfds  # TFDS import is slow: only when building
 
         if not progress:
+            # deferred: tensorflow_datasets
             import tensorflow_datasets as tfds
 
             tfds.disable_progress_bar()

@@ -47,6 +47,7 @@ KILL_ONCE_ENV = "ERI_RAY_KILL_ACTOR_ONCE"
 def require_ray():
     """The `ray` module with Ray Data, or a ValueError (exit 2 from the CLI) saying how to install it."""
     try:
+        # deferred: ray is an optional extra
         import ray
         import ray.data  # noqa: F401  (Ray without its Data library is not enough)
     except ImportError:
@@ -156,6 +157,7 @@ class RayRunner:
         return summary, cache
 
     def _dataset(self, extractor: Extractor, batches: list[list[ClipRecord]]):
+        # deferred: ray is an optional extra
         import ray.data
 
         ds = ray.data.from_items([{"batch": i} for i in range(len(batches))], override_num_blocks=len(batches))
@@ -231,6 +233,7 @@ class _Compute:
         extractor.setup()
 
     def __call__(self, batch):
+        # deferred: pandas comes with ray's extra
         import pandas as pd
 
         rows = []

@@ -120,6 +120,7 @@ def crossfit(run_dir: str | Path, *, folds: int = 5, seed: int | None = None, ru
     run's; the fold models always use the run's seed). Finished folds are kept and skipped on a rerun.
     on_fold_done(k) is called after fold k's predictions are saved (tests use it to interrupt).
     """
+    # deferred: imports tensorflow_datasets
     from eri_jax.inputs.dataset import dataset_meta
 
     cfg, info = load_run_config(run_dir, runs_dir=runs_dir, data_dir=data_dir)

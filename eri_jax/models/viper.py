@@ -28,7 +28,7 @@ from flax import nnx
 
 from eri_jax.models.attention import dot_product_attention
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type hints only: transformers is never imported at run time here
     import transformers
 
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm default: what HF's Perceiver actually uses

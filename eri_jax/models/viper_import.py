@@ -171,6 +171,7 @@ def _module_config(obj: Any) -> Any:
 
 
 def _torch_load(path: Path, trust_pickle: bool) -> tuple[Mapping[str, Any], Any]:
+    # deferred: torch
     import torch
 
     try:

@@ -29,6 +29,7 @@ DEFAULT_DATASET = "hume_reaction/full"
 
 def dataset_metadata(dataset: str, data_dir: str | os.PathLike | None) -> dict[str, Any]:
     """The built dataset's metadata (emotions, features, notes of the extraction run)."""
+    # deferred: imports tensorflow_datasets
     from eri_jax.inputs.dataset import _builder
 
     return dict(_builder(dataset, data_dir).info.metadata)
@@ -36,6 +37,7 @@ def dataset_metadata(dataset: str, data_dir: str | os.PathLike | None) -> dict[s
 
 def has_answers(dataset: str, data_dir: str | os.PathLike | None) -> bool:
     """True when the dataset stores the querying answers (`query_answer`)."""
+    # deferred: imports tensorflow_datasets
     from eri_jax.inputs.dataset import dataset_meta
 
     return QUERY_KEY in dataset_meta(dataset, data_dir).features
@@ -58,6 +60,7 @@ def _base_meta(dataset: str, dmeta) -> dict[str, Any]:
 def answers_from_dataset(split: str, *, dataset: str = DEFAULT_DATASET,
                          data_dir: str | os.PathLike | None = None) -> QueryAnswers:
     """The answers stored in the dataset; a clip whose `query_answer` is missing has no answer."""
+    # deferred: imports tensorflow_datasets
     from eri_jax.inputs.dataset import dataset_meta, load_split
 
     dmeta = dataset_meta(dataset, data_dir)
@@ -75,6 +78,7 @@ def answers_from_dataset(split: str, *, dataset: str = DEFAULT_DATASET,
 
 def train_labels(dataset: str, data_dir: str | os.PathLike | None) -> np.ndarray:
     """float32 [N, E] labels of the dataset's train split (for the train-mean fill)."""
+    # deferred: imports tensorflow_datasets
     from eri_jax.inputs.dataset import load_split
 
     return load_split("train", [], dataset, data_dir).labels
@@ -108,6 +112,7 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
     models: "real" (a hub id / local folder, `model_id` or the kind's default) or "tiny" (random
     miniature, offline). max_new_tokens / batch_size default to extraction's (128 real, 16 tiny; 4 videos).
     """
+    # deferred: imports tensorflow_datasets; extract imports torch
     from eri_jax.inputs.dataset import dataset_meta, load_split
     from extract.cache import ProbeCache, dataset_features_dir
     from extract.configs import BATCH_DEFAULTS, MAX_NEW_TOKENS, TINY_MAX_NEW_TOKENS

@@ -66,6 +66,7 @@ class DatasetLabels:
 
 def load_dataset_labels(name: str, data_dir: str | os.PathLike | None = None) -> DatasetLabels:
     """Labels of every split of a built `hume_reaction` TFDS dataset (no features are read)."""
+    # deferred: imports tensorflow_datasets
     from eri_jax.inputs.dataset import dataset_meta, load_split
 
     meta = dataset_meta(name, data_dir)

@@ -145,6 +145,7 @@ def make_config(args: argparse.Namespace, meta) -> SweepConfig:
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # deferred: imports tensorflow_datasets
     from eri_jax.inputs.dataset import dataset_meta
 
     meta = dataset_meta(args.dataset, args.data_dir)

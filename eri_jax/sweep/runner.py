@@ -155,6 +155,7 @@ def _arrays(data: Any) -> eng.SplitArrays:
 
 def load_group_data(cfg: SweepConfig, meta: Any) -> dict[tuple[str, ...], tuple[Any, Any]]:
     """Assembled (train, dev) SplitData per distinct input, reading each split once for all inputs."""
+    # deferred: imports tensorflow_datasets
     from eri_jax.inputs.dataset import load_split
 
     keys = list(dict.fromkeys(k for inp in cfg.inputs for k in inp.features))
@@ -190,6 +191,7 @@ class SweepResult:
 
 def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
     """Train every run of `cfg` on its dataset and write all outputs under `cfg.out` (module docstring)."""
+    # deferred: imports tensorflow_datasets
     from eri_jax.inputs.dataset import dataset_meta
 
     meta = dataset_meta(cfg.dataset, cfg.data_dir)

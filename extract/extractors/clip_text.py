@@ -42,6 +42,7 @@ class ClipTextExtractor(ModelExtractor):
         self._template_emb: np.ndarray | None = None
 
     def own_settings(self) -> dict[str, Any]:
+        # deferred: extract.models imports torch and transformers
         from extract.models.templates import TEMPLATES_NAME, templates_digest
 
         return {"num_frames": self.num_frames, "sampling": "equidistant-nearest", "image": "whole-frame",
@@ -53,6 +54,7 @@ class ClipTextExtractor(ModelExtractor):
                 "clip_template": self.spec("frame_text", num_frames=self.num_frames)}
 
     def setup(self) -> None:
+        # deferred: extract.models imports torch and transformers
         from extract.models import roberta_embed, template_texts
 
         super().setup()
@@ -67,6 +69,7 @@ class ClipTextExtractor(ModelExtractor):
         return clip_frames(clip, media, self.num_frames, self.name)
 
     def compute(self, prepared: Sequence[np.ndarray]) -> list[Output]:
+        # deferred: extract.models imports torch and transformers
         from extract.models import clip_best_templates
 
         model, processor = self.model("clip")

@@ -30,6 +30,7 @@ class LlavaExtractor(ModelExtractor):
                  max_new_tokens: int = 128, images_per_batch: int = 16, texts_per_batch: int = 64):
         super().__init__(pool)
         if prompt is None:
+            # deferred: extract.models imports torch and transformers
             from extract.models import FRAME_PROMPT
 
             prompt = FRAME_PROMPT
@@ -41,6 +42,7 @@ class LlavaExtractor(ModelExtractor):
         self.batch_size = max(1, self.images_per_batch // self.num_frames)
 
     def own_settings(self) -> dict[str, Any]:
+        # deferred: extract.models imports torch and transformers
         from extract.models import CHAT_FORMATS
 
         return {"num_frames": self.num_frames, "sampling": "equidistant-nearest", "image": "whole-frame",
@@ -56,6 +58,7 @@ class LlavaExtractor(ModelExtractor):
         return clip_frames(clip, media, self.num_frames, self.name)
 
     def compute(self, prepared: Sequence[np.ndarray]) -> list[Output]:
+        # deferred: extract.models imports torch and transformers
         from extract.models import describe_images, roberta_embed
 
         model, processor = self.model("llava")

@@ -217,6 +217,7 @@ def _read_config(kind: str, name: str, offline: bool | None, flag: str | None = 
     # deferred: transformers, and extract.models (torch)
     from transformers import AutoConfig
 
+    # deferred: extract.models imports torch and transformers
     from extract.models import ModelNotAvailableError
     from extract.models.loading import _looks_like_path, _not_available
     from extract.models.registry import get_kind

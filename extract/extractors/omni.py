@@ -43,6 +43,7 @@ class OmniExtractor(ModelExtractor):
                  clips_per_batch: int = 2, texts_per_batch: int = 64):
         super().__init__(pool)
         if prompts is None:
+            # deferred: extract.models imports torch and transformers
             from extract.models import VIDEO_PROMPTS
 
             prompts = VIDEO_PROMPTS
@@ -60,6 +61,7 @@ class OmniExtractor(ModelExtractor):
         self.batch_size, self.texts_per_batch = int(clips_per_batch), int(texts_per_batch)
 
     def own_settings(self) -> dict[str, Any]:
+        # deferred: extract.models imports torch and transformers
         from extract.models.omni_chat import OMNI_CHAT_FORMAT
 
         return {"num_frames": self.num_frames, "sampling": "equidistant-nearest", "prompts": self.prompts,
@@ -78,6 +80,7 @@ class OmniExtractor(ModelExtractor):
         return out
 
     def prepare(self, clip: ClipRecord, media: Media):
+        # deferred: extract.models imports torch and transformers
         from extract.models.omni_chat import AVClip
 
         frames = clip_frames(clip, media, self.num_frames, self.name)
@@ -112,6 +115,7 @@ class OmniExtractor(ModelExtractor):
         return wave.astype(np.float32), None
 
     def compute(self, prepared: Sequence[Any]) -> list[Output]:
+        # deferred: extract.models imports torch and transformers
         from extract.models import generate_for_prompts, roberta_embed
 
         model, processor = self.model("omni")

@@ -37,6 +37,7 @@ CHAT_KINDS: dict[str, str] = {"vllava": "video", "qwen2vl": "video", "llava": "i
 
 
 def chat_format(kind: str) -> str:
+    # deferred: extract.models imports torch and transformers
     from extract.models import CHAT_FORMATS, QWEN_CHAT_FORMAT
 
     return QWEN_CHAT_FORMAT if kind == "qwen2vl" else CHAT_FORMATS[CHAT_KINDS[kind]]
@@ -76,6 +77,7 @@ class ChatQueryExtractor(ModelExtractor):
         return frames if self.media == "video" else frames[len(frames) // 2]
 
     def compute(self, prepared: Sequence[np.ndarray]) -> list[Output]:
+        # deferred: extract.models imports torch and transformers
         from extract.models import describe_images, generate_descriptions
 
         model, processor = self.model(self.kind)

@@ -79,6 +79,7 @@ class VitExtractor(ModelExtractor):
         return faces.crops, faces.found
 
     def compute(self, prepared: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[Output]:
+        # deferred: extract.models imports torch and transformers
         from extract.models import vit_cls
 
         model, processor = self.model("vit")

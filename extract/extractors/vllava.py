@@ -38,6 +38,7 @@ class VideoLlavaExtractor(ModelExtractor):
                  texts_per_batch: int = 64):
         super().__init__(pool)
         if prompts is None:
+            # deferred: extract.models imports torch and transformers
             from extract.models import VIDEO_PROMPTS
 
             prompts = VIDEO_PROMPTS
@@ -51,6 +52,7 @@ class VideoLlavaExtractor(ModelExtractor):
         self.batch_size, self.texts_per_batch = int(videos_per_batch), int(texts_per_batch)
 
     def own_settings(self) -> dict[str, Any]:
+        # deferred: extract.models imports torch and transformers
         from extract.models import CHAT_FORMATS
 
         return {"num_frames": self.num_frames, "sampling": "equidistant-nearest", "prompts": self.prompts,
@@ -69,6 +71,7 @@ class VideoLlavaExtractor(ModelExtractor):
         return clip_frames(clip, media, self.num_frames, self.name)
 
     def compute(self, prepared: Sequence[np.ndarray]) -> list[Output]:
+        # deferred: extract.models imports torch and transformers
         from extract.models import generate_for_prompts, roberta_embed
 
         model, processor = self.model("vllava")

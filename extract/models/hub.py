@@ -27,6 +27,7 @@ def probe(endpoint: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
     Runs in a daemon thread so that a hanging name lookup (which no socket timeout covers) is bounded too;
     goes through huggingface_hub's session, so proxy settings apply as they do for downloads.
     """
+    # deferred: huggingface_hub reads HF_HUB_OFFLINE when first imported
     from huggingface_hub.utils import get_session
 
     outcome: list[str | None] = []
@@ -48,6 +49,7 @@ _probed: list[str | None] = []  # the probe's outcome, once per process
 
 
 def _probe_once() -> str | None:
+    # deferred: huggingface_hub reads HF_HUB_OFFLINE when first imported
     from huggingface_hub import constants
 
     if not _probed:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .qwen_chat import QwenChatProcessor
+from .qwen_chat import QwenChatProcessor, video_pixel_limits
 
 # Qwen2.5-Omni's default system prompt (its chat template's and model card's).
 OMNI_SYSTEM = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving "
@@ -83,8 +83,6 @@ class OmniChatProcessor(QwenChatProcessor):
     def for_thinker(cls, config, tokenizer, image_processor, feature_extractor, video_settings=None,
                     variant: str = "av") -> "OmniChatProcessor":
         """Check the tokenizer against a Qwen2_5OmniThinkerConfig and read the placeholder rule from it."""
-        from .qwen_chat import video_pixel_limits
-
         expected = {TOKENS["video"]: config.video_token_id, TOKENS["audio"]: config.audio_token_id,
                     TOKENS["audio_bos"]: config.audio_start_token_id,
                     TOKENS["vision_bos"]: config.vision_start_token_id}

@@ -52,6 +52,7 @@ def video_pixel_limits(settings: dict[str, Any] | None) -> tuple[int, int]:
 
 def read_video_settings(name: str, hub: dict) -> dict[str, Any] | None:
     """The checkpoint's video processor config (local folder or HF cache/hub), None when it has none."""
+    # deferred: transformers
     from transformers.utils import cached_file
 
     path = cached_file(name, VIDEO_CONFIG_FILE, _raise_exceptions_for_missing_entries=False,
@@ -94,6 +95,7 @@ class QwenChatProcessor:
             raise ValueError(f"image processor patch size {image_processor.patch_size} != vision tower's "
                              f"{vision.patch_size}")
         lo, hi = video_pixel_limits(video_settings)
+        # deferred: transformers
         from transformers import Qwen2VLForConditionalGeneration
 
         token_types = "mm_token_type_ids" in inspect.signature(Qwen2VLForConditionalGeneration.forward).parameters
