@@ -19,7 +19,7 @@ from eri_jax.reproduce.plan import DATASET, FUSION_STEMS
 
 MAKEFILE = Path(__file__).resolve().parents[2] / "Makefile"
 
-# The feature kinds `python -m extract --config full` writes (features.py, the extract configs).
+# The feature kinds `python -m extract --config full` writes (inputs/assembly.py, the extract configs).
 FULL_FEATURES = {"pixels": "frame", "fau": "frame", "vggface2": "frame", "vit": "frame", "wavlm": "frame",
                  "clip_text": "frame", "llava_text_emb": "frame", "vllava_text_emb_p1": "video",
                  "vllava_text_emb_p2": "video", "vllava_emb_p1": "video", "vllava_emb_p2": "video"}
