@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from eri_jax.query.cli import main
+from eri_jax.query.compare import main as compare_main
 from eri_jax.query.parse import parse_scores
 from eri_jax.query.shots import choose_shots, shot_answer
 from tfds_hume.records import HUME_EMOTIONS
@@ -69,6 +70,19 @@ def test_shots_run_with_qwen2vl_record_train_examples_and_cache_apart(demo):
     assert _query(demo, "--shots", "2", "--shot-seed", "3") == 0  # rerun: every answer from the cache
     again = json.loads((demo["runs"] / "query-qwen2vl-2shot" / "query_stats_dev.json").read_text())["meta"]
     assert again["answers_cached"] == 2 and again["answered_now"] == 0
+
+    # Side by side: K = 0 and K = 2 rows, every emotion with each run's r and degeneracy.
+    out = demo["runs"] / "compare.md"
+    assert compare_main([str(demo["runs"] / "query-qwen2vl"), str(demo["runs"] / "query-qwen2vl-2shot"),
+                         "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| query-qwen2vl | qwen2vl | 0 |" in text and "| query-qwen2vl-2shot | qwen2vl | 2 |" in text
+    assert all(f"| {e} | " in text for e in HUME_EMOTIONS) and "none parsed" in text
+
+
+def test_compare_names_a_missing_file(tmp_path, capsys):
+    assert compare_main([str(tmp_path / "nope")]) == 2
+    assert f"{tmp_path / 'nope' / 'metrics_dev.json'}: not found" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra, message", [
