@@ -71,6 +71,10 @@ def stats_markdown(stats: dict[str, Any]) -> str:
     lines.append(f"- dataset: {meta.get('dataset')}; answers "
                  + ("stored in the dataset" if meta.get("answers_from") == "dataset" else "asked now"))
     lines.append(f"- prompt: \"{meta.get('prompt')}\"")
+    shots = meta.get("shots") or {}
+    if shots.get("k"):
+        lines.append(f"- few-shot: {shots['k']} train examples first ({', '.join(shots['ids'])}; seed "
+                     f"{shots['seed']}, {shots['rule']})")
     lines.append(f"- answers: {stats['answers']}; with a score for every emotion: {stats['with_all_scores']}, "
                  f"for some: {stats['with_some_scores']}, for none: {stats['with_no_score']} "
                  f"(empty: {stats['empty_answers']}); no answer at all: {stats['no_answer']}")

@@ -3,6 +3,7 @@
     python -m eri_jax.query [--split dev] [--dataset hume_reaction/full] [--data-dir D]    # stored answers
     python -m eri_jax.query --run --models tiny|real [--chat-model vllava|qwen2vl|llava] [--model-id ID|PATH]
                             [--prompt P] [--max-new-tokens N] [--batch-size B] [--cache-dir C] [--data-root R]
+                            [--shots K [--shot-seed S]]    # K labelled train clips first (qwen2vl)
 
 Answers come from the dataset's `query_answer` feature (`--from-dataset`, the default) or from a chat
 model asked now (`--run`; cached and resumable like `python -m extract`). On a dataset without stored
@@ -32,7 +33,7 @@ from tfds_hume.cli_errors import cli_main
 
 CHAT_MODELS = ("vllava", "qwen2vl", "llava")  # = extract.extractors.query.CHAT_KINDS (kept here for a fast --help)
 RUN_ONLY = ("chat_model", "models", "model_id", "prompt", "max_new_tokens", "batch_size", "device", "cache_dir",
-            "data_root", "workers")
+            "data_root", "workers", "shots", "shot_seed")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -67,6 +68,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--data-root", default=None,
                    help="the dataset's folder with the videos (default: where extraction read them)")
     r.add_argument("--workers", type=int, default=None, help="threads decoding ahead of the model (default 2)")
+    r.add_argument("--shots", type=int, default=None, metavar="K",
+                   help="few-shot: show K labelled train clips (video + their scores) as earlier turns before each "
+                        "clip (default 0; qwen2vl only: Video-LLaVA and LLaVA take one video per conversation)")
+    r.add_argument("--shot-seed", type=int, default=None, metavar="S",
+                   help="seed of the draw of the K train examples (default 0; the same examples for every clip)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -99,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
                          "are evaluated as they are")
     if any(v is not None and v < 1 for v in (args.max_new_tokens, args.batch_size)):
         raise ValueError("--max-new-tokens and --batch-size must be at least 1")
+    if args.shots is not None and args.shots < 0:
+        raise ValueError(f"--shots {args.shots}: must be 0 or more")
+    if args.shot_seed is not None and not args.shots:
+        raise ValueError("--shot-seed only applies with --shots K (K above 0)")
     if use_model:
         if args.models == "tiny":
             os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: nothing reaches for a hub
@@ -108,14 +118,16 @@ def run(args: argparse.Namespace) -> int:
             device=None if args.device in (None, "auto") else args.device, prompt=args.prompt,
             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, cache_dir=args.cache_dir,
             data_root=args.data_root, workers=2 if args.workers is None else args.workers,
-            progress=not args.no_progress)
+            progress=not args.no_progress, shots=args.shots or 0,
+            shot_seed=0 if args.shot_seed is None else args.shot_seed)
     else:
         qa = qrun.answers_from_dataset(args.split, dataset=args.dataset, data_dir=args.data_dir)
     if constant is None:
         fill, method = train_mean_fill(qrun.train_labels(args.dataset, args.data_dir), qa.emotions), FILL_TRAIN_MEAN
     else:
         fill, method = np.full(len(qa.emotions), constant), repr(constant)
-    name = args.run_name or f"query-{qa.meta['chat_model']}"
+    k = (qa.meta.get("shots") or {}).get("k") or 0
+    name = args.run_name or f"query-{qa.meta['chat_model']}" + (f"-{k}shot" if k else "")
     run_dir = Path(args.runs_dir) / name
     metrics, stats = evaluate_answers(run_dir, qa, fill=fill, fill_method=method, meta={**qa.meta, "run": name})
     print(_summary(name, metrics, stats, run_dir))

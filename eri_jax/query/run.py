@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from eri_jax.query.answer_files import QueryAnswers
+from eri_jax.query.shots import SHOT_RULE, choose_shots, shot_answer
 from tfds_hume import paths
 from tfds_hume.layouts import read_layout
 from tfds_hume.manifest import load_value
@@ -106,11 +107,12 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
                        device: str | None = None, prompt: str | None = None, max_new_tokens: int | None = None,
                        batch_size: int | None = None, cache_dir: str | os.PathLike | None = None,
                        data_root: str | os.PathLike | None = None, workers: int = 0,
-                       progress: bool = True) -> QueryAnswers:
+                       progress: bool = True, shots: int = 0, shot_seed: int = 0) -> QueryAnswers:
     """Ask `chat_model` (a kind of `extract.models.KINDS` with querying support) about every clip of the split.
 
     models: "real" (a hub id / local folder, `model_id` or the kind's default) or "tiny" (random
     miniature, offline). max_new_tokens / batch_size default to extraction's (128 real, 16 tiny; 4 videos).
+    shots: K labelled train clips shown first (`eri_jax.query.shots`, drawn with `shot_seed`; Qwen2-VL only).
     """
     # deferred: imports tensorflow_datasets; extract imports torch
     from eri_jax.inputs.dataset import dataset_meta, load_split
@@ -119,10 +121,15 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
     from extract.extractors import run_extractor
     from extract.extractors.model_choice import ModelRequest, resolve_models
     from extract.extractors.model_pool import ModelPool
-    from extract.extractors.query import CHAT_KINDS, QUERY_PROMPT, make_query_extractor
+    from extract.extractors.query import CHAT_KINDS, FEW_SHOT_KINDS, QUERY_PROMPT, make_query_extractor
 
     if chat_model not in CHAT_KINDS:
         raise ValueError(f"--chat-model {chat_model!r} has no querying support; choose one of {list(CHAT_KINDS)}")
+    if shots and chat_model not in FEW_SHOT_KINDS:
+        raise ValueError(f"--shots {shots}: --chat-model {chat_model} takes one video per conversation; models that "
+                         f"can take the examples: {', '.join(FEW_SHOT_KINDS)}")
+    if shots and split == "train":
+        raise ValueError("--shots draws its examples from the train split, so it cannot score train itself")
     if model_id and models == "tiny":
         raise ValueError(f"--model-id {model_id} names a real model: use it with --models real, not tiny")
     dmeta = dataset_meta(dataset, data_dir)
@@ -135,6 +142,8 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
     source = ({"synthetic": dmeta.dataset} if dmeta.synthetic else
               {"data_root": str(root.resolve()), "layout": layout})
     features_dir = dataset_features_dir(cache_dir, dmeta.dataset, source)
+    examples = _shot_examples(shots, shot_seed, dataset, data_dir, notes, data_root, list(dmeta.emotions),
+                              cache_dir, chat_model) if shots else []
 
     request = ModelRequest(mode=models, names={chat_model: model_id} if model_id else {}, device=device,
                            flags={chat_model: "--model-id"})  # errors name this command's flag
@@ -143,7 +152,7 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
     default_tokens = TINY_MAX_NEW_TOKENS if models == "tiny" else MAX_NEW_TOKENS
     extractor = make_query_extractor(chat_model, pool, prompt=prompt or QUERY_PROMPT,
                                      max_new_tokens=max_new_tokens or default_tokens,
-                                     videos_per_batch=batch_size or BATCH_DEFAULTS["vllava"])
+                                     videos_per_batch=batch_size or BATCH_DEFAULTS["vllava"], shots=examples)
     try:
         summary, cache = run_extractor(extractor, clips, features_dir, probe=ProbeCache(cache_dir), progress=progress,
                                        workers=workers)
@@ -161,6 +170,34 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
             answers.append(str(load_value(path, spec)[0]))
     meta = {**_base_meta(dataset, dmeta), **_spec_meta(spec), "answers_from": "model",
             "cache_folder": str(cache.folder), "device": pool.device,
-            "answered_now": summary.done, "answers_cached": summary.cached}
+            "answered_now": summary.done, "answers_cached": summary.cached,
+            "shots": {"k": shots, "seed": shot_seed if shots else None, "rule": SHOT_RULE if shots else None,
+                      "from_split": "train" if shots else None, "ids": [cid for cid, _, _ in examples],
+                      "answers": [a for _, _, a in examples]}}
     return QueryAnswers(split=split, ids=ids, answers=answers, labels=data.labels, emotions=list(dmeta.emotions),
                         meta=meta, no_answer=no_answer)
+
+
+def _shot_examples(k: int, seed: int, dataset: str, data_dir, notes: dict[str, Any], data_root, emotions: list[str],
+                   cache_dir: Path, chat_model: str) -> list[tuple[str, np.ndarray, str]]:
+    """(clip id, frames, answer) of the K train examples (`eri_jax.query.shots`), decoded like the asked clips."""
+    # deferred: imports tensorflow_datasets; extract imports torch
+    from eri_jax.inputs.dataset import load_split
+    from extract.cache import ProbeCache
+    from extract.errors import ClipError
+    from extract.extractors.base import Media
+    from extract.extractors.frames import clip_frames
+    from extract.extractors.query import VIDEO_FRAMES
+
+    train = load_split("train", [], dataset, data_dir)
+    rows = choose_shots(train.labels, k, seed)
+    clips, _, _ = _clips([str(train.ids[i]) for i in rows], notes, data_root, dataset)
+    media = Media(probe=ProbeCache(cache_dir))
+    out = []
+    for i, clip in zip(rows, clips):
+        try:
+            frames = clip_frames(clip, media, VIDEO_FRAMES, f"{chat_model}_query")
+        except ClipError as err:
+            raise ValueError(f"few-shot example {clip.id}: {err}; pick others with --shot-seed") from None
+        out.append((clip.id, frames, shot_answer(train.labels[i], emotions)))
+    return out

@@ -13,6 +13,10 @@ Other chat kinds get `<kind>_query` (`make_query_extractor`):
   qwen2vl   8 equidistant frames, a video Qwen2-VL-Instruct's template (`extract.models.QWEN_CHAT_FORMAT`)
   llava     the middle frame, an image    "USER: <image>\\n{prompt} ASSISTANT:" (LLaVA-1.5)
 
+Few-shot (`shots`, `FEW_SHOT_KINDS` = Qwen2-VL): K example clips' frames with their answers go first as
+earlier turns (`QwenChatProcessor.with_shots`); the examples' ids and answers are part of the settings,
+so their answers are cached apart from the zero-shot ones.
+
 A new chat kind plugs in with an entry in `extract.models.registry.KINDS`, a miniature builder in
 `extract.models.tiny`, a processor that `generate_descriptions` / `describe_images` accept, and a line
 in `CHAT_KINDS` here.
@@ -34,6 +38,8 @@ QUERY_PROMPT = ("Can you assign a score between 0 and 1 to each of these emotion
                 "surprise?")
 VIDEO_FRAMES = 8  # Video-LLaVA's frame count; the same 8 frames go to every video chat model
 CHAT_KINDS: dict[str, str] = {"vllava": "video", "qwen2vl": "video", "llava": "image"}  # kind: media
+# Kinds whose conversation takes several videos (few-shot turns); Video-LLaVA and LLaVA-1.5 take one.
+FEW_SHOT_KINDS = ("qwen2vl",)
 
 
 def chat_format(kind: str) -> str:
@@ -49,8 +55,12 @@ class ChatQueryExtractor(ModelExtractor):
     version = 1
 
     def __init__(self, pool: ModelPool, kind: str, *, num_frames: int = VIDEO_FRAMES, prompt: str = QUERY_PROMPT,
-                 max_new_tokens: int = 128, videos_per_batch: int = 4):
+                 max_new_tokens: int = 128, videos_per_batch: int = 4,
+                 shots: Sequence[tuple[str, np.ndarray, str]] = ()):
         super().__init__(pool)
+        if shots and kind not in FEW_SHOT_KINDS:
+            raise ValueError(f"{kind} takes one video per conversation, so no few-shot examples; models that "
+                             f"can: {', '.join(FEW_SHOT_KINDS)}")
         if kind not in CHAT_KINDS:
             raise ValueError(f"no querying support for model kind {kind!r}; chat kinds: {', '.join(CHAT_KINDS)}")
         if num_frames < 1 or max_new_tokens < 1 or videos_per_batch < 1 or not prompt.strip():
@@ -60,6 +70,8 @@ class ChatQueryExtractor(ModelExtractor):
         self.media = CHAT_KINDS[kind]
         self.num_frames = int(num_frames) if self.media == "video" else 3  # image: the middle of 3 = mid-clip
         self.prompt, self.max_new_tokens, self.batch_size = prompt, int(max_new_tokens), int(videos_per_batch)
+        self.shots = list(shots)  # (clip id, frames, answer): earlier turns before every clip
+        self._shot_processor = None
 
     def own_settings(self) -> dict[str, Any]:
         out = {"num_frames": self.num_frames, "sampling": "equidistant-nearest",
@@ -67,6 +79,8 @@ class ChatQueryExtractor(ModelExtractor):
                "chat_format": chat_format(self.kind), "decoding": "greedy", "max_new_tokens": self.max_new_tokens}
         if self.kind == "qwen2vl":  # answers before this key were made with 1-D positions for the video tokens
             out["positions"] = "3d-rope"
+        if self.shots:  # absent for K = 0, so zero-shot answers keep their cache
+            out["shots"] = [{"id": cid, "answer": answer} for cid, _, answer in self.shots]
         return out
 
     def specs(self) -> dict[str, FeatureSpec]:
@@ -81,6 +95,10 @@ class ChatQueryExtractor(ModelExtractor):
         from extract.models import describe_images, generate_descriptions
 
         model, processor = self.model(self.kind)
+        if self.shots:
+            if self._shot_processor is None:
+                self._shot_processor = processor.with_shots([(f, a) for _, f, a in self.shots])
+            processor = self._shot_processor
         generate = generate_descriptions if self.media == "video" else describe_images
         texts, _ = generate(model, processor, list(prepared), self.prompt, max_new_tokens=self.max_new_tokens,
                             batch_size=len(prepared), pooled=False)
@@ -100,8 +118,16 @@ class QueryExtractor(ChatQueryExtractor):
 
 
 def make_query_extractor(kind: str, pool: ModelPool, *, prompt: str = QUERY_PROMPT, max_new_tokens: int = 128,
-                         videos_per_batch: int = 4) -> ModelExtractor:
-    """The querying extractor of chat kind `kind` (Video-LLaVA: `vllava_query`, the cache `full` fills)."""
-    cls = QueryExtractor if kind == "vllava" else ChatQueryExtractor
-    args = () if kind == "vllava" else (kind,)
-    return cls(pool, *args, prompt=prompt, max_new_tokens=max_new_tokens, videos_per_batch=videos_per_batch)
+                         videos_per_batch: int = 4,
+                         shots: Sequence[tuple[str, np.ndarray, str]] = ()) -> ModelExtractor:
+    """The querying extractor of chat kind `kind` (Video-LLaVA: `vllava_query`, the cache `full` fills).
+
+    shots: (clip id, frames, answer) of the few-shot examples shown first (kinds in FEW_SHOT_KINDS only).
+    """
+    if kind == "vllava":
+        if shots:
+            raise ValueError(f"vllava takes one video per conversation, so no few-shot examples; models that "
+                             f"can: {', '.join(FEW_SHOT_KINDS)}")
+        return QueryExtractor(pool, prompt=prompt, max_new_tokens=max_new_tokens, videos_per_batch=videos_per_batch)
+    return ChatQueryExtractor(pool, kind, prompt=prompt, max_new_tokens=max_new_tokens,
+                              videos_per_batch=videos_per_batch, shots=shots)

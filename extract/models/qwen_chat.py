@@ -16,6 +16,10 @@ path differs from the image path only in how frames are grouped, so we build the
   transformers' `generate` gives the video tokens plain 1-D positions instead of Qwen2-VL's 3-D
   (time, height, width) rotary positions (transformers versions whose model has no such input get none).
 
+Few-shot (`with_shots`): K earlier user/assistant turns, each an example video asked the same prompt and
+answered with the given text, precede the asked video's turn; every row then holds K + 1 videos (the
+shots, then its own), whose patches and grids go in that order and fill the placeholders in order.
+
 The video pixel limits come from the checkpoint's `video_preprocessor_config.json` when it has one,
 else the defaults of `Qwen2VLVideoProcessor` (128 to 768 merged patches of 28 x 28 pixels per frame).
 Frames are resized with PIL's bicubic filter (the image processor's); torchvision's bicubic may
@@ -23,18 +27,21 @@ differ in rounding, by about one grey level.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 # Qwen2-VL-Instruct's chat template for one user turn holding a video, with its default system prompt.
-QWEN_CHAT_FORMAT = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-                    "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>{prompt}<|im_end|>\n"
-                    "<|im_start|>assistant\n")
+QWEN_SYSTEM = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+QWEN_USER_TURN = ("<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>{prompt}<|im_end|>\n"
+                  "<|im_start|>assistant\n")
+QWEN_CHAT_FORMAT = QWEN_SYSTEM + QWEN_USER_TURN
+QWEN_TURN_END = "<|im_end|>\n"  # closes an assistant turn (the template's, for earlier answers)
 VIDEO_PIXELS = (128 * 28 * 28, 768 * 28 * 28)  # Qwen2VLVideoProcessor's per-frame (min, max) pixels
 VIDEO_CONFIG_FILE = "video_preprocessor_config.json"
 VIDEO_TOKEN_TYPE = 2  # `mm_token_type_ids`: text 0, image 1, video 2
@@ -75,6 +82,9 @@ class QwenChatProcessor:
     media: str = "video"
     media_token: str = "<|video_pad|>"
     token_types: bool = True  # send `mm_token_type_ids` (the model reads them for its 3-D positions)
+    # Few-shot (`with_shots`): earlier turns' video inputs (patches, grid) and the assistant's answers.
+    shot_media: tuple = ()
+    shot_answers: tuple[str, ...] = ()
 
     @property
     def media_token_id(self) -> int:
@@ -102,9 +112,21 @@ class QwenChatProcessor:
         return cls(tokenizer, image_processor, int(vision.patch_size), int(vision.spatial_merge_size),
                    int(vision.temporal_patch_size), lo, hi, token_types=token_types)
 
+    def with_shots(self, shots: Sequence[tuple[np.ndarray, str]]) -> "QwenChatProcessor":
+        """This processor with K earlier turns before every prompt: each a video (uint8 [F, H, W, 3]) asked
+        the same prompt, answered with the given text. Row i's videos are then the K shots, then its own."""
+        if type(self) is not QwenChatProcessor or self.chat_format != QWEN_CHAT_FORMAT:
+            raise ValueError("few-shot turns are built for Qwen2-VL's chat format only")
+        self._check(video for video, _ in shots)
+        return dataclasses.replace(self, shot_media=tuple(self.video_inputs(v) for v, _ in shots),
+                                   shot_answers=tuple(str(a) for _, a in shots))
+
     def format(self, prompt: str) -> str:
-        """The chat text for one user prompt, ending where the assistant's answer starts."""
-        return self.chat_format.format(prompt=prompt)
+        """The chat text for one user prompt, ending where the assistant's answer starts (after any shots)."""
+        if not self.shot_answers:
+            return self.chat_format.format(prompt=prompt)
+        turns = "".join(QWEN_USER_TURN.format(prompt=prompt) + a + QWEN_TURN_END for a in self.shot_answers)
+        return QWEN_SYSTEM + turns + QWEN_USER_TURN.format(prompt=prompt)
 
     def video_inputs(self, video: np.ndarray) -> tuple[torch.Tensor, tuple[int, int, int]]:
         """uint8 [F, H, W, 3] -> (patches float32 [t * h * w, C * tps * p * p], grid (t, h, w))."""
@@ -134,19 +156,27 @@ class QwenChatProcessor:
 
     def media_inputs(self, media: list[np.ndarray]) -> dict[str, torch.Tensor]:
         """The pixel part of the inputs: `pixel_values_videos` (all videos' patches) and `video_grid_thw`."""
+        self._check(media)
+        own = [self.video_inputs(video) for video in media]
+        patches, grids = zip(*(x for item in own for x in (*self.shot_media, item)))
+        return {"pixel_values_videos": torch.cat(patches), "video_grid_thw": torch.tensor(grids, dtype=torch.long)}
+
+    @staticmethod
+    def _check(media) -> None:
         for i, item in enumerate(media):
             if item.dtype != np.uint8 or item.ndim != 4 or item.shape[-1] != 3 or len(item) < 1:
                 raise ValueError(f"input {i}: expected uint8 [F, H, W, 3], got {item.dtype} {item.shape}")
-        patches, grids = zip(*(self.video_inputs(video) for video in media))
-        return {"pixel_values_videos": torch.cat(patches), "video_grid_thw": torch.tensor(grids, dtype=torch.long)}
 
     def text_inputs(self, media_inputs: dict[str, torch.Tensor], prompts: list[str]) -> dict[str, torch.Tensor]:
         """`input_ids` and `attention_mask` (left-padded) for one prompt per video of `media_inputs`."""
         grids = media_inputs["video_grid_thw"]
-        if len(grids) != len(prompts):
-            raise ValueError(f"{len(grids)} inputs but {len(prompts)} prompts")
-        counts = (grids.prod(-1) // self.merge_size ** 2).tolist()
-        texts = [self.format(p).replace(self.media_token, self.media_token * n, 1) for p, n in zip(prompts, counts)]
+        per_row = len(self.shot_media) + 1
+        if len(grids) != len(prompts) * per_row:
+            raise ValueError(f"{len(grids) // per_row} inputs but {len(prompts)} prompts")
+        each = (grids.prod(-1) // self.merge_size ** 2).tolist()
+        rows = [each[i * per_row:(i + 1) * per_row] for i in range(len(prompts))]
+        texts = [self._placeholders(self.format(p), row) for p, row in zip(prompts, rows)]
+        counts = [sum(row) for row in rows]
         enc = self.tokenizer(texts, padding=True, padding_side="left", return_tensors="pt")
         found = (enc["input_ids"] == self.media_token_id).sum(dim=1).tolist()
         if found != counts:
@@ -156,3 +186,11 @@ class QwenChatProcessor:
         if self.token_types:
             out["mm_token_type_ids"] = (enc["input_ids"] == self.media_token_id).long() * VIDEO_TOKEN_TYPE
         return out
+
+    def _placeholders(self, text: str, counts: list[int]) -> str:
+        """`text` with its k-th video placeholder repeated counts[k] times."""
+        parts = text.split(self.media_token)
+        if len(parts) != len(counts) + 1:
+            raise ValueError(f"chat text holds {len(parts) - 1} {self.media_token} placeholders, {len(counts)} videos "
+                             "(a prompt must not contain the placeholder itself)")
+        return parts[0] + "".join(self.media_token * n + rest for n, rest in zip(counts, parts[1:]))
