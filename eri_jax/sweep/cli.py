@@ -19,6 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import jax
+
 from eri_jax.sweep import grid
 from eri_jax.sweep.runner import SweepConfig, run_sweep
 from eri_jax.training.presets import OPTIMIZERS, PRESETS, SCHEDULES, resolve_preset
@@ -155,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"[{'synthetic' if meta.synthetic else meta.dataset}]: {n_runs} runs = "
           f"{len(cfg.inputs)} input set(s) x {len(cfg.activations)} activation(s) x {len(cfg.lrs)} lr(s) "
           f"x {len(cfg.seeds)} seed(s), {cfg.epochs} epochs", file=sys.stderr)
+    n, hosts = jax.device_count(), jax.process_count()
+    print(f"{n} device{'s' * (n != 1)} on {hosts} host{'s' * (hosts != 1)} ({jax.default_backend()}); "
+          f"the runs are split over them", file=sys.stderr)
     result = run_sweep(cfg, progress=not args.no_progress)
 
     print((Path(cfg.out) / "summary.md").read_text())
