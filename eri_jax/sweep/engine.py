@@ -68,6 +68,16 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
+def to_host(tree: Any) -> Any:
+    """Arrays of `tree` as numpy, whole: gathered from every process when the mesh spans several."""
+    if jax.process_count() > 1:
+        # deferred: only multi-process runs gather (a collective every process joins)
+        from jax.experimental import multihost_utils
+
+        return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
+    return jax.tree.map(np.asarray, jax.device_get(tree))
+
+
 def padded_runs(n: int, mesh: Mesh | None) -> int:
     """n rounded up to a multiple of the mesh's device count (the padding runs' results are dropped)."""
     d = 1 if mesh is None else mesh.devices.size
@@ -214,7 +224,9 @@ class Engine:
             if not vmapped or seeds.shape[0] % mesh.devices.size:
                 raise ValueError(f"a sharded init needs vmapped runs in a multiple of {mesh.devices.size}, "
                                  f"got {seeds.shape}; pad them (padded_runs)")
-            seeds, lrs, activations = jax.device_put((seeds, lrs, activations), NamedSharding(mesh, P(RUN_AXIS)))
+            # from host arrays: every process passes the same values, each keeps its devices' runs
+            seeds, lrs, activations = jax.device_put(tuple(np.asarray(a) for a in (seeds, lrs, activations)),
+                                                     NamedSharding(mesh, P(RUN_AXIS)))
         carry = self._fn("init", vmapped)(seeds, lrs, activations)
         if sharded:  # every leaf's leading run axis over the mesh (init's outputs follow its inputs' layout)
             carry = jax.device_put(carry, NamedSharding(mesh, P(RUN_AXIS)))
@@ -429,7 +441,7 @@ def run_epochs(engine: Engine, carry: Carry, train: SplitArrays, dev: SplitArray
         history.append(m)
         if on_epoch is not None:
             on_epoch(e, m)
-    stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *history)
+    stacked = jax.tree.map(lambda *xs: np.stack(xs), *to_host(history))
     return carry, dataclasses.asdict(stacked)
 
 

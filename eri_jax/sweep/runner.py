@@ -109,7 +109,7 @@ def train_runs(engine: eng.Engine, runs: Sequence[grid.RunSpec], train: eng.Spli
                    disable=None if progress else True)  # None: on a terminal only
 
         def on_epoch(e: int, m: eng.EpochMetrics) -> None:
-            scores = np.asarray(m.dev_mean_pearson)[:len(part)]  # waits for the epoch: progress stays truthful
+            scores = eng.to_host(m.dev_mean_pearson)[:len(part)]  # waits for the epoch: progress stays truthful
             if e == 0:
                 timing["first_epoch_s"] += time.perf_counter() - t0
             best = np.nanmax(scores) if np.isfinite(scores).any() else float("nan")
@@ -117,12 +117,10 @@ def train_runs(engine: eng.Engine, runs: Sequence[grid.RunSpec], train: eng.Spli
             bar.update(1)
 
         carry, history = eng.run_epochs(engine, carry, train, dev, epochs, on_epoch=on_epoch)
-        preds = np.asarray(engine.predict_best(carry, dev))
+        preds = eng.to_host(engine.predict_best(carry, dev))
         timing["devices"] = len(carry.best_score.sharding.device_set)
         timing["padding_runs"] = timing.get("padding_runs", 0) + len(padded) - len(part)
-        best_epoch = np.asarray(carry.best_epoch)
-        best_score = np.asarray(carry.best_score)
-        params = jax.device_get(carry.best_params)
+        best_epoch, best_score, params = eng.to_host((carry.best_epoch, carry.best_score, carry.best_params))
         bar.close()
         timing["total_s"] += time.perf_counter() - t0
         for i, r in enumerate(part):
@@ -222,7 +220,8 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
                  "epochs": cfg.epochs, "batch_size": cfg.batch_size, "optimizer": cfg.optimizer,
                  "weight_decay": cfg.weight_decay, "halve_every": cfg.halve_every, "precision": cfg.precision,
                  "model_kwargs": cfg.model_kwargs}
-    mesh = eng.run_mesh()  # runs split over every device, the splits replicated
+    mesh = eng.run_mesh()  # runs split over every device (of every process), the splits replicated
+    writer = jax.process_index() == 0  # several processes compute the same results; one writes them
     for g, ((shape_key, _, features), group) in enumerate(groups, 1):
         train_data, dev_data = data[features]
         train = _arrays(train_data).to_device(eng.replicated(mesh))
@@ -244,6 +243,8 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
                               f"its best epoch ({o.best_epoch}) is from before", RuntimeWarning, stacklevel=2)
             by_id[o.run.run_id] = res
             s = o.run.setting
+            if not writer:
+                continue
             outputs.write_run(out, o.run.run_id, ids=dev_data.ids, predictions=o.predictions, params=o.params,
                               emotions=emotions, info={
                                   **base_info, "seed": o.run.seed, "lr": s.lr, "activation": s.activation,
@@ -255,6 +256,8 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
                                   "diverged_epoch": res.diverged_epoch, "history": o.history})
     results = [by_id[r.run_id] for r in runs]
     title, notes = _describe(cfg, meta)
+    if not writer:
+        return SweepResult(cfg, results, tables.aggregate(results), group_log)
     rows = tables.write_tables(out, results, emotions, title=title, notes=notes)
     outputs.write_json(out / "sweep.json", {
         "config": dataclasses.asdict(cfg), "dataset": {"name": cfg.dataset, "source": meta.dataset,
