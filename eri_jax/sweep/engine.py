@@ -25,6 +25,11 @@ Per-run randomness comes from the run's seed only: parameters and dropout from `
 (what `eri_jax.train` uses for the same seed), shuffling from `fold_in(key(seed), SHUFFLE_STREAM)`.
 The best epoch is the first epoch with the highest dev mean Pearson (strictly greater replaces; an
 undefined, NaN score never does). Each step is `train_step.update`, the one step of every training path.
+
+Over several devices (`run_mesh`), the carry's run axis is split over a 1-D `runs` mesh (`init(mesh=...)`;
+the caller pads the runs to a multiple of the device count, `padded_runs`) and the data are replicated,
+so each device trains its own runs and no step communicates. That uses the run-by-run (vmap) layout: the
+stacked layout regroups runs by seed across the run axis, which would move them between devices.
 """
 from __future__ import annotations
 
@@ -38,6 +43,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from eri_jax.evaluation.metrics import defined_mean, pearson_jax
 from eri_jax.models.probe import Probe
@@ -48,6 +55,33 @@ from eri_jax.training.step import forward, make_optimizer, update
 # How often each engine function was traced (compiled); tests check one compile per shape and mode.
 TRACE_COUNTS: collections.Counter = collections.Counter()
 SHUFFLE_STREAM = 0x5348  # fold_in constant separating the shuffle key from the model's key
+RUN_AXIS = "runs"
+
+
+def run_mesh(devices: Any = None) -> Mesh:
+    """A 1-D mesh named `runs` over `devices` (default: all devices, of every process)."""
+    return Mesh(np.asarray(list(devices) if devices is not None else jax.devices()), (RUN_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """Every device holds the whole array (the splits)."""
+    return NamedSharding(mesh, P())
+
+
+def to_host(tree: Any) -> Any:
+    """Arrays of `tree` as numpy, whole: gathered from every process when the mesh spans several."""
+    if jax.process_count() > 1:
+        # deferred: only multi-process runs gather (a collective every process joins)
+        from jax.experimental import multihost_utils
+
+        return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
+    return jax.tree.map(np.asarray, jax.device_get(tree))
+
+
+def padded_runs(n: int, mesh: Mesh | None) -> int:
+    """n rounded up to a multiple of the mesh's device count (the padding runs' results are dropped)."""
+    d = 1 if mesh is None else mesh.devices.size
+    return -(-n // d) * d
 
 # (rngs, activation index int32 scalar) -> a freshly initialised model.
 ModelBuilder = Callable[[nnx.Rngs, jax.Array], nnx.Module]
@@ -167,8 +201,12 @@ class Engine:
                      best_score=jnp.float32(-jnp.inf), best_epoch=jnp.int32(0),
                      shuffle_key=jax.random.fold_in(jax.random.key(seed), SHUFFLE_STREAM))
 
-    def init(self, seeds, lrs, activations, *, vmapped: bool = True) -> Carry:
+    def init(self, seeds, lrs, activations, *, vmapped: bool = True, mesh: Mesh | None = None) -> Carry:
         """Fresh carry. vmapped: 1-D arrays of equal length R (one entry per run); else scalars.
+
+        mesh (vmapped only): the run axis is split over it (`run_mesh`); R must be a multiple of its size,
+        and the splits passed to `epoch`/`predict_best` must be `replicated` on it. With more than one
+        device the carry keeps the run-by-run layout (module docstring).
 
         With a stacked forward (the probe), `cfg.stack_seeds` (default: on the CPU) and every seed used by the
         same number (>= 2) of runs, the carry gets a `stacking` (runs grouped by seed) and its epochs train
@@ -181,8 +219,19 @@ class Engine:
                             and seeds.shape == lrs.shape == activations.shape):
             raise ValueError(f"vmapped init needs 1-D seeds, lrs, activations of one length, got shapes "
                              f"{seeds.shape}, {lrs.shape}, {activations.shape}")
+        sharded = mesh is not None and mesh.devices.size > 1
+        if sharded:
+            if not vmapped or seeds.shape[0] % mesh.devices.size:
+                raise ValueError(f"a sharded init needs vmapped runs in a multiple of {mesh.devices.size}, "
+                                 f"got {seeds.shape}; pad them (padded_runs)")
+            # from host arrays: every process passes the same values, each keeps its devices' runs
+            seeds, lrs, activations = jax.device_put(tuple(np.asarray(a) for a in (seeds, lrs, activations)),
+                                                     NamedSharding(mesh, P(RUN_AXIS)))
         carry = self._fn("init", vmapped)(seeds, lrs, activations)
+        if sharded:  # every leaf's leading run axis over the mesh (init's outputs follow its inputs' layout)
+            carry = jax.device_put(carry, NamedSharding(mesh, P(RUN_AXIS)))
         stack = jax.default_backend() == "cpu" if self.cfg.stack_seeds is None else self.cfg.stack_seeds
+        stack = stack and not sharded
         if vmapped and stack and self.stacked_forward is not None:
             carry = dataclasses.replace(carry, stacking=stacked.plan(np.asarray(seeds).tolist(),
                                                                      np.asarray(activations).tolist()))
@@ -392,7 +441,7 @@ def run_epochs(engine: Engine, carry: Carry, train: SplitArrays, dev: SplitArray
         history.append(m)
         if on_epoch is not None:
             on_epoch(e, m)
-    stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *history)
+    stacked = jax.tree.map(lambda *xs: np.stack(xs), *to_host(history))
     return carry, dataclasses.asdict(stacked)
 
 

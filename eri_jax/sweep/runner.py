@@ -87,10 +87,14 @@ def activation_indices(runs: Sequence[grid.RunSpec]) -> list[int]:
 
 def train_runs(engine: eng.Engine, runs: Sequence[grid.RunSpec], train: eng.SplitArrays,
                dev: eng.SplitArrays, epochs: int, *, chunk: int = 0, progress: bool = False,
-               desc: str = "sweep") -> tuple[list[RunOutput], dict[str, float]]:
+               desc: str = "sweep", mesh: Any = None) -> tuple[list[RunOutput], dict[str, float]]:
     """Train `runs` (same input) vmapped in chunks of `chunk` runs (0 = all); return outputs and timings.
 
-    timings: `first_epoch_s` (includes compilation) and `total_s`, summed over chunks.
+    mesh: a `eng.run_mesh` to split each chunk's runs over (train and dev `eng.replicated` on it); a chunk
+    is padded to a multiple of its devices with copies of its last run, whose results are dropped.
+
+    timings: `first_epoch_s` (includes compilation) and `total_s`, summed over chunks; `devices`, how
+    many devices the last chunk's runs were split over, and `padding_runs`, the copies trained and dropped.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -98,12 +102,14 @@ def train_runs(engine: eng.Engine, runs: Sequence[grid.RunSpec], train: eng.Spli
     timing = {"first_epoch_s": 0.0, "total_s": 0.0}
     for part in grid.chunks(runs, chunk):
         t0 = time.perf_counter()
-        carry = engine.init([r.seed for r in part], [r.setting.lr for r in part], activation_indices(part))
+        padded = list(part) + [part[-1]] * (eng.padded_runs(len(part), mesh) - len(part))
+        carry = engine.init([r.seed for r in padded], [r.setting.lr for r in padded], activation_indices(padded),
+                            mesh=mesh)
         bar = tqdm(total=epochs, desc=f"{desc} ({len(part)} runs)", unit="epoch", leave=False,
                    disable=None if progress else True)  # None: on a terminal only
 
         def on_epoch(e: int, m: eng.EpochMetrics) -> None:
-            scores = np.asarray(m.dev_mean_pearson)  # waits for the epoch: progress stays truthful
+            scores = eng.to_host(m.dev_mean_pearson)[:len(part)]  # waits for the epoch: progress stays truthful
             if e == 0:
                 timing["first_epoch_s"] += time.perf_counter() - t0
             best = np.nanmax(scores) if np.isfinite(scores).any() else float("nan")
@@ -111,10 +117,10 @@ def train_runs(engine: eng.Engine, runs: Sequence[grid.RunSpec], train: eng.Spli
             bar.update(1)
 
         carry, history = eng.run_epochs(engine, carry, train, dev, epochs, on_epoch=on_epoch)
-        preds = np.asarray(engine.predict_best(carry, dev))
-        best_epoch = np.asarray(carry.best_epoch)
-        best_score = np.asarray(carry.best_score)
-        params = jax.device_get(carry.best_params)
+        preds = eng.to_host(engine.predict_best(carry, dev))
+        timing["devices"] = len(carry.best_score.sharding.device_set)
+        timing["padding_runs"] = timing.get("padding_runs", 0) + len(padded) - len(part)
+        best_epoch, best_score, params = eng.to_host((carry.best_epoch, carry.best_score, carry.best_params))
         bar.close()
         timing["total_s"] += time.perf_counter() - t0
         for i, r in enumerate(part):
@@ -214,17 +220,19 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
                  "epochs": cfg.epochs, "batch_size": cfg.batch_size, "optimizer": cfg.optimizer,
                  "weight_decay": cfg.weight_decay, "halve_every": cfg.halve_every, "precision": cfg.precision,
                  "model_kwargs": cfg.model_kwargs}
+    mesh = eng.run_mesh()  # runs split over every device (of every process), the splits replicated
+    writer = jax.process_index() == 0  # several processes compute the same results; one writes them
     for g, ((shape_key, _, features), group) in enumerate(groups, 1):
         train_data, dev_data = data[features]
-        train = _arrays(train_data).to_device()
-        dev = _arrays(dev_data).to_device()
+        train = _arrays(train_data).to_device(eng.replicated(mesh))
+        dev = _arrays(dev_data).to_device(eng.replicated(mesh))
         in_dim = int(shape_key[0][-1])
         if shape_key not in engines:
             engines[shape_key] = eng.Engine(_builder(cfg, in_dim, len(emotions)), cfg.engine_config(),
                                             n_train=train.size)
         label = group[0].setting.inputs.label
         outs, timing = train_runs(engines[shape_key], group, train, dev, cfg.epochs, chunk=cfg.chunk,
-                                  progress=progress, desc=f"group {g}/{len(groups)} {label}")
+                                  progress=progress, desc=f"group {g}/{len(groups)} {label}", mesh=mesh)
         group_log.append({"inputs": label, "features": list(features), "input_shape": list(shape_key[0]),
                           "n_train": train.size, "n_dev": dev.size, "runs": [o.run.run_id for o in outs],
                           **timing})
@@ -235,6 +243,8 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
                               f"its best epoch ({o.best_epoch}) is from before", RuntimeWarning, stacklevel=2)
             by_id[o.run.run_id] = res
             s = o.run.setting
+            if not writer:
+                continue
             outputs.write_run(out, o.run.run_id, ids=dev_data.ids, predictions=o.predictions, params=o.params,
                               emotions=emotions, info={
                                   **base_info, "seed": o.run.seed, "lr": s.lr, "activation": s.activation,
@@ -246,6 +256,8 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
                                   "diverged_epoch": res.diverged_epoch, "history": o.history})
     results = [by_id[r.run_id] for r in runs]
     title, notes = _describe(cfg, meta)
+    if not writer:
+        return SweepResult(cfg, results, tables.aggregate(results), group_log)
     rows = tables.write_tables(out, results, emotions, title=title, notes=notes)
     outputs.write_json(out / "sweep.json", {
         "config": dataclasses.asdict(cfg), "dataset": {"name": cfg.dataset, "source": meta.dataset,
