@@ -144,9 +144,15 @@ class _Attention(nnx.Module):
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
         self.use_query_residual = query_residual
 
-    def __call__(self, x: jax.Array, kv: jax.Array | None = None, mask: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: jax.Array, kv: jax.Array | None = None, mask: jax.Array | None = None,
+                 kv_normalized: bool = False) -> jax.Array:
         h = self.layernorm1(x)
-        kv = h if kv is None else self.layernorm2(kv)
+        if kv is None:
+            kv = h
+        elif kv_normalized:  # kv is already (kv - mean) / sqrt(var + eps): apply only the affine part
+            kv = kv * self.layernorm2.scale[...] + self.layernorm2.bias[...]
+        else:
+            kv = self.layernorm2(kv)
         q, k, v = (self._heads(_rows(p, t)) for p, t in ((self.query, h), (self.key, kv), (self.value, kv)))
         training = not self.dropout.deterministic and self.dropout.rate > 0
         ctx = dot_product_attention(q, k, v, mask, dropout=self.dropout if training else None)
@@ -177,8 +183,9 @@ class PerceiverLayer(nnx.Module):
         self.layernorm = _layer_norm(q_dim, rngs, dt)
         self.mlp = _MLP(q_dim, widening, init=init, rngs=rngs, dt=dt)
 
-    def __call__(self, x: jax.Array, kv: jax.Array | None = None, mask: jax.Array | None = None) -> jax.Array:
-        h = self.attention(x, kv, mask)
+    def __call__(self, x: jax.Array, kv: jax.Array | None = None, mask: jax.Array | None = None,
+                 kv_normalized: bool = False) -> jax.Array:
+        h = self.attention(x, kv, mask, kv_normalized)
         return h + self.mlp(self.layernorm(h))
 
 
@@ -218,7 +225,11 @@ class Viper(nnx.Module):
         )  # fmt: skip
         self.final_layer = nnx.Linear(c.d_latents, c.num_outputs, kernel_init=init, rngs=rngs, **dt)
 
-    def __call__(self, inputs: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    def __call__(self, inputs: jax.Array, mask: jax.Array | None = None, *,
+                 inputs_normalized: bool = False) -> jax.Array:
+        """inputs_normalized: the tokens are already standardised per token (the cross-attention LayerNorm
+        without its scale and bias, `normalize_tokens`); explanations differentiate in that space, where the
+        model is not invariant to scaling a token as it is on raw tokens."""
         c = self.config
         if inputs.ndim != 3 or inputs.shape[-1] != c.d_model:
             raise ValueError(f"Viper expects inputs [batch, tokens, {c.d_model}], got shape {inputs.shape}")
@@ -226,13 +237,21 @@ class Viper(nnx.Module):
             raise ValueError(f"mask shape {mask.shape} does not match inputs [batch, tokens] {inputs.shape[:2]}")
         batch = inputs.shape[0]
         z = jnp.broadcast_to(self.latents[...].astype(self.dtype), (batch, *self.latents.shape))
-        z = self.cross_attention(z, inputs, mask)
+        z = self.cross_attention(z, inputs, mask, inputs_normalized)
         for _ in range(c.num_blocks):  # blocks share the same self-attention layers (as in HF)
             for layer in self.self_attends:
                 z = layer(z)
         query = jnp.broadcast_to(self.decoder_query[...].astype(self.dtype), (batch, *self.decoder_query.shape))
         out = _rows(self.final_layer, self.decoder_cross_attention(query, z))
         return out[:, 0, :].astype(jnp.float32)
+
+
+def normalize_tokens(inputs: jax.Array) -> jax.Array:
+    """Each token standardised as the cross-attention LayerNorm does before its scale and bias."""
+    x = inputs.astype(jnp.float32)
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / jnp.sqrt(var + LAYER_NORM_EPS)
 
 
 def _rows(linear: nnx.Linear, x: jax.Array) -> jax.Array:

@@ -1,0 +1,35 @@
+"""`python -m eri_jax.explain`: which input blocks and frames a trained run's predictions rest on."""
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from tfds_hume.cli_errors import cli_main
+
+
+@cli_main
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eri_jax.explain", description=__doc__.split(":", 1)[1].strip())
+    p.add_argument("--run-dir", required=True, help="the run's checkpoint folder, <workdir>/<run>")
+    p.add_argument("--split", default="dev", choices=("train", "dev", "test"))
+    p.add_argument("--clips", default="", help="comma-separated clip ids to map besides the most extreme ones")
+    p.add_argument("--runs-dir", default=None, help="outputs go to <runs-dir>/<run>/ (default: the run's)")
+    p.add_argument("--checkpoint", default="best", help="best, last or an epoch number")
+    p.add_argument("--steps", type=int, default=32, help="integration steps (default 32)")
+    p.add_argument("--top", type=int, default=3, help="how many most extreme clips to map (default 3)")
+    args = p.parse_args(argv)
+    if args.checkpoint not in ("best", "last") and not args.checkpoint.isdigit():
+        p.error(f"--checkpoint must be best, last or an epoch number, got {args.checkpoint!r}")
+    if args.steps < 1 or args.top < 0:
+        p.error("--steps must be at least 1 and --top at least 0")
+    from eri_jax.explain.run import explain_run  # deferred: imports jax and the model
+
+    clips = [c.strip() for c in args.clips.split(",") if c.strip()]
+    out, out_dir = explain_run(args.run_dir, split=args.split, clips=clips, runs_dir=args.runs_dir, steps=args.steps,
+                      top=args.top, checkpoint=args.checkpoint)
+    ranks = ", ".join(f"{e}: {r[0]}" for e, r in out["modality_rank"].items())
+    c = out["completeness"]
+    print(f"{out['run']} {args.split}: {out['n_clips']} clips; top block per emotion: {ranks}")
+    print(f"completeness: max |sum - (f(x) - f(baseline))| = {c['max_abs_error']:.2e} "
+          f"(largest change {c['max_abs_change']:.3f}); wrote explain_{args.split}.json and its PNGs in {out_dir}")
+    return 0

@@ -1,0 +1,109 @@
+"""Explain a finished run on one split: integrated gradients per block and frame, written as JSON and PNGs.
+
+ViPER is explained in the space of its per-token standardised inputs (models/viper.py `normalize_tokens`):
+its first operation is a LayerNorm over each token, so on raw tokens every point of the straight path from
+a zero baseline is the same input scaled, and the attribution would be degenerate. The baseline there is a
+token at its own mean. The probe and the LSTM are explained on their (standardised, if the run was) inputs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from eri_jax.explain.attribution import completeness_error, feature_blocks, make_block_ig
+from eri_jax.explain.figures import plot_frame_heatmaps, plot_modality_bars
+from eri_jax.inputs import assembly as feats
+from eri_jax.models.viper import normalize_tokens
+from eri_jax.result_files import write_json
+from eri_jax.training.inputs import load_inputs
+from eri_jax.training.restore import abstract_state, read_run, restore
+
+
+def explain_arrays(model: Any, model_name: str, x: np.ndarray, mask: np.ndarray | None, blocks, *,
+                   steps: int, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(attr [N,E,T,K], f(x) [N,E], f(baseline) [N,E]) over the rows of x, `batch_size` rows at a time."""
+    if model_name == "viper":
+        space = np.asarray(normalize_tokens(jnp.asarray(x)))
+        ig = make_block_ig(lambda u, m: model(u, m, inputs_normalized=True), blocks, steps)
+    else:
+        space = x
+        ig = make_block_ig(lambda v, m: model(v, m).astype(jnp.float32), blocks, steps)
+    parts = []
+    for start in range(0, len(x), batch_size):
+        rows = slice(start, start + batch_size)
+        m = None if mask is None else jnp.asarray(mask[rows])
+        parts.append([np.asarray(a) for a in ig(jnp.asarray(space[rows]), m)])
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+
+def extreme_clips(pred: np.ndarray, top: int) -> list[tuple[int, int]]:
+    """(row, emotion) of the `top` clips whose prediction lies furthest from the split's mean (in std units)."""
+    z = np.abs(pred - pred.mean(0)) / np.maximum(pred.std(0), 1e-12)
+    best = z.max(axis=1)
+    rows = np.argsort(-best, kind="stable")[:top]
+    return [(int(r), int(z[r].argmax())) for r in rows]
+
+
+def explain_run(run_dir: str | Path, *, split: str = "dev", clips: Sequence[str] = (), runs_dir: str | None = None,
+                steps: int = 32, top: int = 3, checkpoint: str = "best") -> tuple[dict[str, Any], Path]:
+    """Explain checkpoint `checkpoint` of the run in `run_dir` on `split`; write the files into
+    <runs_dir>/<run>/; return (the JSON written, that folder)."""
+    from eri_jax.inputs.dataset import dataset_meta  # deferred: imports tensorflow_datasets
+
+    cfg, run_info = read_run(run_dir)
+    cfg.init_from = None  # the checkpoint holds the weights
+    if runs_dir:
+        cfg.runs_dir = runs_dir
+    meta = dataset_meta(cfg.dataset, cfg.data_dir)
+    feats.check_numeric(cfg.features, meta.features, cfg.dataset)
+    _, state, epoch, standardizer, mesh = restore(cfg, run_info, checkpoint)
+    graphdef, _ = abstract_state(cfg, run_info, mesh)
+    model, _ = nnx.merge(graphdef, state)
+    model.eval()
+    data = load_inputs(cfg, split, meta, standardizer)
+    ids = [str(i) for i in data.ids]
+    unknown = [c for c in clips if c not in ids]
+    if unknown:
+        raise ValueError(f"--clips: {', '.join(unknown)} not among the {len(ids)} clips of split {split} "
+                         f"the run can see (a clip missing a feature is left out)")
+    blocks = feature_blocks(cfg.features, {k: meta.features[k].dim for k in cfg.features}, cfg.block_widths,
+                            cfg.modalities)
+    x = np.asarray(data.features[feats.INPUT_KEY], np.float32)
+    mask = data.frame_masks.get(feats.INPUT_KEY)
+    attr, fx, f0 = explain_arrays(model, cfg.model, x, mask, blocks, steps=steps, batch_size=cfg.batch_size)
+    err = completeness_error(attr, fx, f0)
+    emotions, names = list(run_info["emotions"]), [b.name for b in blocks]
+    modality = np.abs(attr.sum(axis=2)).mean(axis=0)  # [E, K]: mean over clips of |a block's clip total|
+    chosen = extreme_clips(fx, top) + [(ids.index(c), None) for c in clips]
+    clip_rows = []
+    for row, e in chosen:
+        e = int(np.abs(fx[row] - fx.mean(0)).argmax()) if e is None else e
+        clip_rows.append({"id": ids[row], "emotion": emotions[e], "prediction": float(fx[row, e]),
+                          "chosen": "extreme" if len(clip_rows) < min(top, len(ids)) else "asked",
+                          "map": attr[row, e].tolist(), "attribution": attr[row].tolist(),
+                          "frame_mask": None if mask is None else np.asarray(mask[row]).tolist()})
+    out = {
+        "run": cfg.run_name, "model": cfg.model, "split": split, "checkpoint": checkpoint, "epoch": epoch,
+        "method": "integrated gradients, zero baseline, midpoint rule"
+                  + (" on per-token standardised inputs" if cfg.model == "viper" else ""),
+        "steps": steps, "emotions": emotions,
+        "blocks": [{"name": b.name, "start": b.start, "stop": b.stop} for b in blocks],
+        "n_clips": len(ids),
+        "modality_mean_abs": {em: dict(zip(names, map(float, modality[i]))) for i, em in enumerate(emotions)},
+        "modality_rank": {em: [names[k] for k in np.argsort(-modality[i], kind="stable")]
+                          for i, em in enumerate(emotions)},
+        "frame_mean_abs": np.abs(attr).mean(axis=0).tolist(),  # [E][T][K]
+        "completeness": {"max_abs_error": float(err.max()), "max_abs_change": float(np.abs(fx - f0).max())},
+        "clips": clip_rows,
+    }
+    out_dir = Path(cfg.runs_dir) / cfg.run_name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    title = f"{cfg.run_name} ({cfg.model}), {split}, epoch {epoch}"
+    plot_modality_bars(modality, emotions, names, out_dir / f"explain_{split}_modalities.png", title=title)
+    plot_frame_heatmaps(clip_rows, names, out_dir / f"explain_{split}_frames.png", title=title)
+    write_json(out_dir / f"explain_{split}.json", out)
+    return out, out_dir

@@ -1,0 +1,142 @@
+"""Explanations: integrated gradients' completeness, the planted block ranked first, and the CLI's files."""
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from eri_jax.explain.attribution import completeness_error, feature_blocks, make_block_ig
+from eri_jax.models.viper import Viper, ViperConfig, normalize_tokens
+
+T, E = 6, 3
+SIGNAL, NOISE = 4, 4  # block widths: the label depends only on the first block
+
+
+def tiny_viper(seed=0):
+    cfg = ViperConfig(d_model=SIGNAL + NOISE, num_latents=4, d_latents=16, num_self_attends_per_block=1,
+                      num_self_attention_heads=2, num_cross_attention_heads=1, attention_probs_dropout_prob=0.0,
+                      num_outputs=E)
+    return Viper(cfg, rngs=nnx.Rngs(seed))
+
+
+def planted(n=128, seed=0):
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=(n, T, SIGNAL)).astype(np.float32)
+    noise = rng.normal(size=(n, T, NOISE)).astype(np.float32)
+    w = rng.normal(size=(SIGNAL, E)).astype(np.float32)
+    y = np.tanh(signal.mean(axis=1) @ w).astype(np.float32)
+    return np.concatenate([signal, noise], axis=-1), y
+
+
+def test_block_boundaries_follow_the_assembly_with_padding_and_letters():
+    blocks = feature_blocks(["vit", "fau"], {"vit": 5, "fau": 27}, {"fau": 32}, modalities="VF")
+    assert [(b.name, b.start, b.stop) for b in blocks] == [("V:vit", 0, 5), ("F:fau", 5, 37)]
+    assert [b.name for b in feature_blocks(["pixels", "fau"], {"pixels": 10, "fau": 6})] == ["pixels", "fau"]
+
+
+def explained(model):
+    """ViPER as the explanations see it: a function of the per-token standardised inputs."""
+    return lambda u, m: model(u, m, inputs_normalized=True)
+
+
+def test_viper_on_standardised_tokens_predicts_what_it_predicts_on_raw_tokens():
+    model = tiny_viper()
+    model.eval()
+    x, _ = planted(8)
+    x = jnp.asarray(3.0 * x + 1.0)
+    mask = jnp.asarray(np.arange(T) < T - 1)[None].repeat(8, 0)
+    np.testing.assert_allclose(np.asarray(explained(model)(normalize_tokens(x), mask)),
+                               np.asarray(model(x, mask)), rtol=1e-5, atol=1e-5)
+
+
+def test_attributions_sum_to_the_prediction_minus_the_baseline_prediction():
+    model = tiny_viper()
+    model.eval()
+    x, _ = planted(8)
+    mask = np.ones((8, T), bool)
+    mask[2, -2:] = False  # masked tokens: no influence on f, so no attribution
+    blocks = feature_blocks(["a", "b"], {"a": SIGNAL, "b": NOISE})
+    u, mask = normalize_tokens(jnp.asarray(x)), jnp.asarray(mask)
+    coarse = completeness_error(*make_block_ig(explained(model), blocks, 2)(u, mask))
+    attr, fx, f0 = make_block_ig(explained(model), blocks, 32)(u, mask)
+    err = completeness_error(attr, fx, f0)
+    scale = np.abs(np.asarray(fx) - np.asarray(f0)).max()
+    assert err.max() < 1e-2 * scale and err.max() < coarse.max()  # finer path, smaller quadrature error
+    assert np.allclose(np.asarray(attr)[2, :, -2:], 0.0)
+
+
+def test_the_block_that_carries_the_signal_ranks_first():
+    x, y = planted()
+    model = tiny_viper()
+    opt = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, opt, x, y):
+        loss, grads = nnx.value_and_grad(lambda m: jnp.mean((m(x) - y) ** 2))(model)
+        opt.update(model, grads)
+        return loss
+
+    first = None
+    for _ in range(150):
+        loss = float(step(model, opt, jnp.asarray(x), jnp.asarray(y)))
+        first = loss if first is None else first
+    assert loss < 0.5 * first  # it learned something
+    model.eval()
+    blocks = feature_blocks(["signal", "noise"], {"signal": SIGNAL, "noise": NOISE})
+    attr, _, _ = make_block_ig(explained(model), blocks, 16)(normalize_tokens(jnp.asarray(x[:32])), None)
+    per_block = np.abs(np.asarray(attr).sum(axis=2)).mean(axis=0)  # [E, K]
+    assert (per_block.argmax(axis=1) == 0).sum() >= E - 1
+    assert per_block[:, 0].mean() > 3 * per_block[:, 1].mean()
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture(scope="module")
+def viper_run(tmp_path_factory):
+    """A ViPER run (demo preset, 1 epoch) trained through the CLI on the planted dataset."""
+    import warnings
+
+    from eri_jax import train
+
+    from .train_fixtures import build_dataset
+
+    root = tmp_path_factory.mktemp("explain")
+    name, data_dir = build_dataset(root, sizes=(("train", 32), ("dev", 16), ("test", 4)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert train.main(["--dataset", name, "--data-dir", str(data_dir), "--workdir", str(root / "ck"),
+                           "--runs-dir", str(root / "runs"), "--no-progress", "--model", "viper", "--preset",
+                           "demo", "--features", "pixels,fau", "--epochs", "1", "--run-name", "v"]) == 0
+    return root
+
+
+def test_cli_writes_json_and_figures_for_the_extreme_and_the_asked_clips(viper_run, capsys):
+    import json
+
+    from eri_jax.explain.cli import main
+
+    out = viper_run / "out"
+    assert main(["--run-dir", str(viper_run / "ck" / "v"), "--runs-dir", str(out), "--steps", "16",
+                 "--top", "2", "--clips", "00040"]) == 0
+    folder = out / "v"
+    for name in ("explain_dev_modalities.png", "explain_dev_frames.png"):
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = json.loads((folder / "explain_dev.json").read_text())
+    assert [b["name"] for b in res["blocks"]] == ["pixels", "fau"] and res["blocks"][1]["stop"] == 16
+    assert set(res["modality_rank"]["Adoration"]) == {"pixels", "fau"}
+    assert res["completeness"]["max_abs_error"] < 0.05 * res["completeness"]["max_abs_change"]
+    assert [c["chosen"] for c in res["clips"]] == ["extreme", "extreme", "asked"]
+    assert res["clips"][2]["id"] == "00040" and np.asarray(res["clips"][2]["attribution"]).shape == (7, 8, 2)
+    assert "top block per emotion" in capsys.readouterr().out
+
+
+def test_cli_refuses_a_clip_the_split_does_not_have(viper_run, capsys):
+    from eri_jax.explain.cli import main
+
+    assert main(["--run-dir", str(viper_run / "ck" / "v"), "--runs-dir", str(viper_run / "o2"),
+                 "--clips", "99999"]) == 2
+    assert "99999 not among" in capsys.readouterr().err
+    assert not (viper_run / "o2" / "v" / "explain_dev.json").exists()
