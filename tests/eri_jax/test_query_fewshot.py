@@ -8,10 +8,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach for a hub
 import numpy as np
 import pytest
 
-from eri_jax.query.cli import main
 from eri_jax.query.compare import main as compare_main
 from eri_jax.query.parse import parse_scores
 from eri_jax.query.shots import choose_shots, shot_answer
+from tests.eri_jax import test_query_run as query_run
 from tfds_hume.records import HUME_EMOTIONS
 
 DATASET = "hume_reaction/demo"
@@ -38,19 +38,11 @@ def test_example_answers_parse_back_to_their_labels():
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from extract.cli import main as extract_main
-
-    root = tmp_path_factory.mktemp("qshots")
-    cache, data = root / "cache", root / "tfds"
-    assert extract_main(["--cache-dir", str(cache), "--data-dir", str(data), "--synthetic-clips", "2",
-                         "--no-progress"]) == 0
-    return {"cache": cache, "data": data, "runs": root / "runs"}
+    return query_run.build_demo(tmp_path_factory, "qshots")
 
 
 def _query(demo, *extra):
-    return main(["--dataset", DATASET, "--data-dir", str(demo["data"]), "--cache-dir", str(demo["cache"]),
-                 "--runs-dir", str(demo["runs"]), "--models", "tiny", "--no-progress", "--workers", "0",
-                 "--chat-model", "qwen2vl", *extra])
+    return query_run._query(demo, "--chat-model", "qwen2vl", *extra)
 
 
 def test_shots_run_with_qwen2vl_record_train_examples_and_cache_apart(demo):

@@ -21,10 +21,14 @@ DATASET = "hume_reaction/demo"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    return build_demo(tmp_path_factory, "qrun")
+
+
+def build_demo(tmp_path_factory, name: str) -> dict:
     """The synthetic demo dataset (2 clips per split) as `python -m extract` builds it; no query_answer."""
     from extract.cli import main as extract_main
 
-    root = tmp_path_factory.mktemp("qrun")
+    root = tmp_path_factory.mktemp(name)
     cache, data = root / "cache", root / "tfds"
     assert extract_main(["--cache-dir", str(cache), "--data-dir", str(data), "--synthetic-clips", "2",
                          "--no-progress"]) == 0
