@@ -17,11 +17,12 @@ described in inputs/assembly.py. The loop itself is eri_jax/training/loop.py.
 
 Losses stay on the device during an epoch (no per-step host sync); at the end of the epoch a NaN or
 infinite loss stops the run with the epoch and step where it first appeared, before that epoch is
-saved. With several local devices each batch is split over them (training/sharding.py); the result equals
-the single-device run up to float rounding. A rerun under the same run name with other settings is
-refused; only `--epochs` may change, and only to as many epochs as the run holds or more (to train
-further). A kept checkpoint that no longer restores (a truncated file) is named in one line; training
-resumes from the newest kept one that restores (training/checkpoints.py).
+saved. Each batch is split over every device (training/sharding.py), also over several processes or hosts
+(`--coordinator/--num-processes/--process-id`, or a SLURM / Open MPI / Cloud TPU launch:
+training/processes.py); the result equals the single-device run up to float rounding. A rerun under the
+same run name with other settings is refused; only `--epochs` may change, and only to as many epochs as the
+run holds or more (to train further). A kept checkpoint that no longer restores (a truncated file) is named
+in one line; training resumes from the newest kept one that restores (training/checkpoints.py).
 """
 from __future__ import annotations
 
@@ -30,14 +31,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import jax
-
 from eri_jax.inputs import assembly as feats
 from eri_jax.models.factory import OUTPUT_BIAS_INITS
 from eri_jax.models.probe import ACTIVATION_NAMES
 from eri_jax.training.config import make_config
 from eri_jax.training.loop import TrainingDiverged, train
 from eri_jax.training.presets import MODELS, OPTIMIZERS, PRESETS, SCHEDULES
+from eri_jax.training.processes import add_process_flags, describe_devices, is_writer, start_processes
 from tfds_hume.cli_errors import cli_main
 
 
@@ -89,24 +89,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Hugging Face PerceiverConfig of an --init-from state dict (default: the pickled "
                         "model's own config, else ViPER's published one where the shapes are ViPER's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_process_flags(p)
     return p
 
 
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    joined = start_processes(args)  # before any JAX computation
     from eri_jax.inputs.dataset import dataset_meta  # deferred: imports tensorflow_datasets (after --help)
 
     try:
         meta = dataset_meta(args.dataset, args.data_dir)
         cfg = make_config(args, synthetic=meta.synthetic)
         print(f"run {cfg.run_name}: {cfg.model} ({cfg.preset} preset) on {cfg.dataset} "
-              f"[{'synthetic' if meta.synthetic else meta.dataset}], features {','.join(cfg.features)}, "
-              f"{jax.device_count()} device(s)", file=sys.stderr)
+              f"[{'synthetic' if meta.synthetic else meta.dataset}], features {','.join(cfg.features)}",
+              file=sys.stderr)
+        print(f"{describe_devices(joined)}; each batch is split over them", file=sys.stderr)
         result = train(cfg, progress=not args.no_progress)
     except (ValueError, FileNotFoundError, TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if not is_writer():  # process 0 wrote the outputs and reports them
+        return 0
     mean = result.metrics["dev"].get("mean_pearson")
     print(f"best epoch {result.best_epoch}/{result.last_epoch}: dev mean Pearson "
           f"{'undefined' if mean is None else format(mean, '.4g')}; outputs in {Path(cfg.runs_dir) / cfg.run_name}, "

@@ -16,8 +16,13 @@ from eri_jax.training.restore import read_run, restore
 
 
 def evaluate_splits(cfg: TrainConfig, meta: Any, predict: Callable, state: Any, splits: dict[str, Any],
-                    mesh, *, epoch: int, out_dir: Path, checkpoint: str = "best") -> dict[str, dict]:
-    """Predict each assembled split with `state` and write its evaluation files into `out_dir`."""
+                    mesh, *, epoch: int, out_dir: Path, checkpoint: str = "best",
+                    write: bool = True) -> dict[str, dict]:
+    """Predict each assembled split with `state` and write its evaluation files into `out_dir`.
+
+    write=False (the processes other than 0 of a run over several): predict only, as every process must
+    take part in the predictions, and return {}.
+    """
     eval_meta = {"model": cfg.model, "preset": cfg.preset, "run": cfg.run_name, "dataset": cfg.dataset,
                  "dataset_source": meta.dataset, "synthetic": meta.synthetic,
                  "random_weights": meta.random_weights, "features": cfg.features, "epoch": epoch,
@@ -25,6 +30,8 @@ def evaluate_splits(cfg: TrainConfig, meta: Any, predict: Callable, state: Any, 
     metrics = {}
     for split, data in splits.items():
         pred = predict_split(predict, state, data, cfg.batch_size, mesh)
+        if not write:
+            continue
         labels = data.labels if has_labels(data) else None
         metrics[split] = write_evaluation(out_dir, split=split, ids=data.ids, predictions=pred,
                                           labels=labels, emotions=list(meta.emotions), meta=eval_meta)

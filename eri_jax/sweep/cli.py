@@ -19,11 +19,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import jax
-
 from eri_jax.sweep import grid
 from eri_jax.sweep.runner import SweepConfig, run_sweep
 from eri_jax.training.presets import OPTIMIZERS, PRESETS, SCHEDULES, resolve_preset
+from eri_jax.training.processes import add_process_flags, describe_devices, is_writer, start_processes
 from tfds_hume.cli_errors import cli_main
 
 SWEEP_MODELS = ("probe", "viper")
@@ -67,10 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(for tiny models on CPU, e.g. tests)")
     p.add_argument("--out", default=None, help="output folder (default runs/sweep-<model>[-table<N>])")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--coordinator", default=None,
-                   help="host:port of process 0 for a sweep over several processes/hosts (jax.distributed)")
-    p.add_argument("--num-processes", type=int, default=None, help="with --coordinator: how many processes")
-    p.add_argument("--process-id", type=int, default=None, help="with --coordinator: this process's index")
+    add_process_flags(p)
     return p
 
 
@@ -148,24 +144,10 @@ def make_config(args: argparse.Namespace, meta) -> SweepConfig:
         modality_map={k: v for k, v in mapping.items() if k in used_letters})
 
 
-def start_processes(args: argparse.Namespace) -> None:
-    """Join the other processes (`jax.distributed.initialize`) before any JAX computation, if asked to."""
-    given = [args.coordinator is not None, args.num_processes is not None, args.process_id is not None]
-    if not any(given):
-        return
-    if not all(given):
-        raise ValueError("--coordinator, --num-processes and --process-id go together")
-    if not 0 <= args.process_id < args.num_processes:
-        raise ValueError(f"--process-id {args.process_id} is not in 0..{args.num_processes - 1}")
-    # CPU processes exchange arrays over gloo (XLA:CPU has no collectives without it); GPUs ignore it.
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
-
-
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    start_processes(args)
+    joined = start_processes(args)
     # deferred: imports tensorflow_datasets
     from eri_jax.inputs.dataset import dataset_meta
 
@@ -176,12 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"[{'synthetic' if meta.synthetic else meta.dataset}]: {n_runs} runs = "
           f"{len(cfg.inputs)} input set(s) x {len(cfg.activations)} activation(s) x {len(cfg.lrs)} lr(s) "
           f"x {len(cfg.seeds)} seed(s), {cfg.epochs} epochs", file=sys.stderr)
-    n, hosts = jax.device_count(), jax.process_count()
-    print(f"{n} device{'s' * (n != 1)} on {hosts} host{'s' * (hosts != 1)} ({jax.default_backend()}); "
-          f"the runs are split over them", file=sys.stderr)
+    print(f"{describe_devices(joined)}; the runs are split over them", file=sys.stderr)
     result = run_sweep(cfg, progress=not args.no_progress)
 
-    if jax.process_index() != 0:  # process 0 wrote the outputs
+    if not is_writer():  # process 0 wrote the outputs
         return 0
     print((Path(cfg.out) / "summary.md").read_text())
     print(f"{len(result.results)} runs in {len(result.groups)} group(s); outputs in {cfg.out}", file=sys.stderr)

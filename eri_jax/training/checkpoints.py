@@ -232,7 +232,12 @@ class RunCheckpoints:
 
     def _set_aside(self, damaged: DamagedCheckpoint) -> None:
         dest = self.directory.parent / "damaged" / f"epoch{damaged.epoch}-{time.strftime('%Y%m%dT%H%M%S')}"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(damaged.path), str(dest))
+        if jax.process_index() == 0:  # over several processes: one moves, all wait for it, all reload
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(damaged.path), str(dest))
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils  # deferred: only runs over several processes
+
+            multihost_utils.sync_global_devices(f"set aside epoch {damaged.epoch}")
         damaged.path = dest
         self._manager.reload()

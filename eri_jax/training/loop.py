@@ -33,6 +33,7 @@ from eri_jax.training import sharding as shd
 from eri_jax.training.checkpoints import DamagedCheckpoint, RunCheckpoints
 from eri_jax.training.config import IDENTITY_FIELDS, TrainConfig
 from eri_jax.training.inputs import SplitReader, batch_arrays, fit_standardizer, has_labels, load_inputs, predict_split
+from eri_jax.training.processes import is_writer
 from eri_jax.training.step import learning_rate, make_optimizer, make_predict, make_train_step
 
 
@@ -236,15 +237,18 @@ def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Devi
     with RunCheckpoints(cfg.run_dir) as ckpt:
         start = ckpt.latest_epoch() or 0
         _check_epochs(cfg, start)
-        write_json(saved_config, run.run_info)
-        if not start:
+        writer = is_writer()  # over several processes, process 0 writes (all of them train and checkpoint)
+        if writer:
+            write_json(saved_config, run.run_info)
+        if not start and writer:
             _remove_stale_outputs(Path(cfg.runs_dir) / cfg.run_name)
         if start:
             start, state, saved_meta, damaged = ckpt.restore_newest(state)
-            for d in damaged:
-                print(f"{d}; moved to {d.path}", file=sys.stderr)
             log = list(saved_meta["log"])
-            print(f"resuming {cfg.run_name} after epoch {start} from {ckpt.directory}", file=sys.stderr)
+            if writer:
+                for d in damaged:
+                    print(f"{d}; moved to {d.path}", file=sys.stderr)
+                print(f"resuming {cfg.run_name} after epoch {start} from {ckpt.directory}", file=sys.stderr)
         state = train_epochs(cfg, run, ckpt, state, log, start=start, progress=progress, on_epoch_end=on_epoch_end)
         ckpt.wait()
         last_epoch = ckpt.latest_epoch()
@@ -263,9 +267,10 @@ def train(cfg: TrainConfig, *, progress: bool = True, devices: Sequence[jax.Devi
         if has_labels(test_data):
             splits["test"] = test_data
     metrics = evaluate_splits(cfg, run.meta, run.predict, best_state, splits, run.mesh, epoch=best_epoch,
-                              out_dir=out_dir)
-    write_json(out_dir / "config.json", run.run_info)
-    # Written last: its presence means the run's outputs are complete (eri_jax.reproduce skips on it).
-    write_json(out_dir / "train_log.json", {"run": cfg.run_name, "best_epoch": best_epoch,
-                                             "last_epoch": last_epoch, "epochs": log})
+                              out_dir=out_dir, write=writer)
+    if writer:
+        write_json(out_dir / "config.json", run.run_info)
+        # Written last: its presence means the run's outputs are complete (eri_jax.reproduce skips on it).
+        write_json(out_dir / "train_log.json", {"run": cfg.run_name, "best_epoch": best_epoch,
+                                                 "last_epoch": last_epoch, "epochs": log})
     return TrainResult(cfg, log, best_epoch, last_epoch, metrics, state)

@@ -137,7 +137,8 @@ def make_predict(graphdef: Any, *, state_sharding: Any = None, batch_sharding: A
 
     kwargs: dict[str, Any] = {}
     if state_sharding is not None:
-        kwargs["in_shardings"] = (state_sharding, batch_sharding)
+        # Predictions come back whole to every process (a batch split over several hosts could not be read).
+        kwargs.update(in_shardings=(state_sharding, batch_sharding), out_shardings=state_sharding)
     return jax.jit(predict, **kwargs)
 
 
