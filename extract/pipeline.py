@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -148,6 +149,26 @@ def make_manifest(data: DatasetRecords, clips: Sequence[ClipRecord], extractors:
                     clips=entries, notes=notes)
 
 
+def describe_compute(pool: ModelPool | None, ray: Any, *, workers: int, shard: tuple[int, int] | None,
+                     clips: int) -> str:
+    """The line saying what an extraction runs on: models' device (GPUs named) or the Ray cluster, shard."""
+    if ray is not None:
+        where = ray.describe()
+    elif pool is None:
+        where = "no model extractor (decoding and shipped features only)"
+    elif pool.device.startswith("cuda"):
+        import torch  # deferred: torch loads only once a model runs
+
+        n = torch.cuda.device_count()
+        where = f"models on {pool.device}: {n} GPU{'s' * (n != 1)} ({torch.cuda.get_device_name(0)}); one in use"
+    else:
+        where = f"models on cpu ({os.cpu_count()} cores)"
+    if ray is None:
+        where += f"; decoding in {workers} thread{'s' * (workers != 1)}" if workers else "; decoding inline"
+    part = f"shard {shard[0]}/{shard[1]}: " if shard else ""
+    return f"{part}{clips} clips; {where}"
+
+
 def run(data: DatasetRecords, *, config: str, cache_dir: str | os.PathLike, data_dir: str | os.PathLike | None,
         dataset: str, synthetic: bool, limit: int | None = None, build: bool = True, progress: bool = True,
         num_frames: int = 32, pixel_size: int = 12, only: Sequence[str] | None = None,
@@ -186,6 +207,7 @@ def run(data: DatasetRecords, *, config: str, cache_dir: str | os.PathLike, data
     source = ({"synthetic": dataset} if synthetic else
               {"data_root": str(Path(data.root).resolve()), "layout": data.layout})
     features_dir = dataset_features_dir(cache_dir, dataset, source)
+    print(describe_compute(pool, ray, workers=workers, shard=shard, clips=len(clips)), file=sys.stderr)
     probe = ProbeCache(cache_dir)
     caches, runs = {}, {}
     try:

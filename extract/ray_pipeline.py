@@ -90,6 +90,18 @@ class RayRunner:
             require_ray().shutdown()
             self._started = False
 
+    def describe(self) -> str:
+        """E.g. `Ray (embedded): 1 node, 2 CPUs, 0 GPUs; 1 actor per model extractor`."""
+        self.connect()
+        ray = require_ray()
+        res = ray.cluster_resources()
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        cpus, gpus = int(res.get("CPU", 0)), int(res.get("GPU", 0))
+        where = "embedded" if self.address is None else f"cluster {self.address}"
+        k = self.actor_count()
+        return (f"Ray ({where}): {nodes} node{'s' * (nodes != 1)}, {cpus} CPUs, {gpus} GPU{'s' * (gpus != 1)}; "
+                f"{k} actor{'s' * (k != 1)} per model extractor")
+
     @property
     def gpus(self) -> int:
         return int(require_ray().cluster_resources().get("GPU", 0))

@@ -67,8 +67,10 @@ def test_rerun_uses_the_cache(demo_run, monkeypatch, capsys):
     assert main(argv + ["--no-build"]) == 0
     summary = json.loads((export / "summary.json").read_text())
     assert all(s["done"] == 0 and s["cached"] == 7 and s["failed"] == 2 for s in summary["extractors"].values())
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "FAILED 99997" in out and "cached 7" in out
+    # what it runs on (the demo config has no model: decoding and shipped features only)
+    assert "9 clips; no model extractor (decoding and shipped features only); decoding " in err
 
 
 def test_data_root_abaw5_real_config(tmp_path, capsys):

@@ -83,9 +83,11 @@ def plain(synth, tiny_cache, run_once):
     return run_once("ray-plain-reference", extract) / "cache"
 
 
-def test_ray_run_writes_the_plain_runs_cache_entries(ray_cluster, synth, plain, tiny_cache, tmp_path):
+def test_ray_run_writes_the_plain_runs_cache_entries(ray_cluster, synth, plain, tiny_cache, tmp_path, capsys):
     cache = tiny_cache(tmp_path / "cache")
     assert main(argv(synth, cache, "--extractors", EXTRACTORS, "--ray", "--ray-actors", "2")) == 0
+    # what it ran on, before the work: the cluster this test started (2 CPUs, no GPU)
+    assert "Ray (embedded): 1 node, 2 CPUs, 0 GPUs; 2 actors per model extractor" in capsys.readouterr().err
     ours, theirs = cache_entries(cache), cache_entries(plain)
     assert len(ours) > 40 and ours.keys() == theirs.keys()
     assert [k for k in ours if ours[k] != theirs[k]] == []
