@@ -131,6 +131,20 @@ def test_cli_writes_json_and_figures_for_the_extreme_and_the_asked_clips(viper_r
     assert [c["chosen"] for c in res["clips"]] == ["extreme", "extreme", "asked"]
     assert res["clips"][2]["id"] == "00040" and np.asarray(res["clips"][2]["attribution"]).shape == (7, 8, 2)
     assert "top block per emotion" in capsys.readouterr().out
+    # ViPER's cross-attention over the frames: per clip (averaged over heads and latents) and for the split.
+    att = res["attention"]
+    assert "averaged over the" in att["method"] and len(att["clips"]) == res["n_clips"] == 16
+    per_clip = np.asarray(list(att["clips"].values()))
+    assert per_clip.shape == (16, 8) and np.allclose(per_clip.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(att["split_mean"], per_clip.mean(axis=0), atol=1e-7)
+    for clip in res["clips"]:
+        assert clip["attention"] == att["clips"][clip["id"]]
+        masked = ~np.asarray(clip["frame_mask"], bool)
+        assert np.all(np.asarray(clip["attention"])[masked] == 0.0)
+    masked_clips = [i for i in att["clips"] if int(i) % 5 == 0]  # the fixture masks 2 frames of every 5th clip
+    assert masked_clips and all(att["clips"][i][-2:] == [0.0, 0.0] for i in masked_clips)
+    assert (folder / "explain_dev_attention.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert res["dataset"] == "hume_reaction/full" and res["tags"][0] == "synthetic data"
 
 
 def test_cli_refuses_a_clip_the_split_does_not_have(viper_run, capsys):
