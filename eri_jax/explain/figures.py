@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 from eri_jax.result_files import atomic_path
 
 
-def _save(fig: Figure, path: Path, *, tight: bool = True) -> Path:
-    if tight:  # not with colour bars that span two axes: tight_layout cannot place them
+def _save(fig: Figure, path: Path) -> Path:
+    if fig.get_layout_engine() is None:
         fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -45,9 +45,10 @@ def plot_frame_heatmaps(clips: Sequence[dict], blocks: Sequence[str], path: str 
     heights = []
     for clip in clips:
         heights += [max(2, len(blocks))] + ([1] if clip.get("attention") is not None else [])
-    fig = Figure(figsize=(7.0, 1.0 + 0.45 * sum(heights) + 0.4 * len(clips)), dpi=100)
+    # Constrained layout: it places a colour bar that spans a heat map and its attention row (tight_layout cannot).
+    fig = Figure(figsize=(7.0, 1.0 + 0.45 * sum(heights) + 0.4 * len(clips)), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(max(1, len(heights)), 1, height_ratios=heights or [1], hspace=0.9)
+    grid = fig.add_gridspec(max(1, len(heights)), 1, height_ratios=heights or [1])
     row = 0
     for clip in clips:
         ax = fig.add_subplot(grid[row])
@@ -61,6 +62,7 @@ def plot_frame_heatmaps(clips: Sequence[dict], blocks: Sequence[str], path: str 
         if clip.get("attention") is not None:
             att = np.asarray(clip["attention"], np.float64)
             below = fig.add_subplot(grid[row], sharex=ax)
+            ax.tick_params(labelbottom=False)
             row += 1
             below.bar(np.arange(len(att)), att, width=0.9, color="0.35")
             below.set_ylabel("attention", fontsize=7)
@@ -70,7 +72,7 @@ def plot_frame_heatmaps(clips: Sequence[dict], blocks: Sequence[str], path: str 
     if clips:
         axes[-1].set_xlabel("frame (token)")
     fig.suptitle(title, fontsize=9)
-    return _save(fig, Path(path), tight=False)
+    return _save(fig, Path(path))
 
 
 def plot_attention_vs_attribution(attention: np.ndarray, attribution: np.ndarray, path: str | Path, *,
