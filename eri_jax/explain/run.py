@@ -43,6 +43,10 @@ def explain_arrays(model: Any, model_name: str, x: np.ndarray, mask: np.ndarray 
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def extreme_clips(pred: np.ndarray, top: int) -> list[tuple[int, int]]:
     """(row, emotion) of the `top` clips whose prediction lies furthest from the split's mean (in std units)."""
     z = np.abs(pred - pred.mean(0)) / np.maximum(pred.std(0), 1e-12)
@@ -106,8 +110,9 @@ def explain_run(run_dir: str | Path, *, split: str = "dev", clips: Sequence[str]
         "frame_mean_abs": np.abs(attr).mean(axis=0).tolist(),  # [E][T][K]
         "completeness": {"max_abs_error": float(err.max()), "max_abs_change": float(np.abs(fx - f0).max())},
         "attention": None if att is None else {
-            "method": f"the latents' cross-attention weights over the frames (tokens), averaged over the "
-                      f"{model.config.num_cross_attention_heads} heads and {model.config.num_latents} latents; "
+            "method": "the latents' cross-attention weights over the frames (tokens), averaged over the "
+                      f"{_count(model.config.num_cross_attention_heads, 'head')} and "
+                      f"{_count(model.config.num_latents, 'latent')}; "
                       "per clip they sum to 1 over its unmasked frames (a masked frame gets 0); split_mean is "
                       "their mean over the clips. Attention is not attribution: the same weights serve every "
                       "emotion, and they say what the latents read, not what the prediction rests on",
