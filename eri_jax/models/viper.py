@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from eri_jax.models.attention import dot_product_attention
+from eri_jax.models.attention import attention_probs, dot_product_attention
 
 if TYPE_CHECKING:  # type hints only: transformers is never imported at run time here
     import transformers
@@ -146,18 +146,26 @@ class _Attention(nnx.Module):
 
     def __call__(self, x: jax.Array, kv: jax.Array | None = None, mask: jax.Array | None = None,
                  kv_normalized: bool = False) -> jax.Array:
-        h = self.layernorm1(x)
-        if kv is None:
-            kv = h
-        elif kv_normalized:  # kv is already (kv - mean) / sqrt(var + eps): apply only the affine part
-            kv = kv * self.layernorm2.scale[...] + self.layernorm2.bias[...]
-        else:
-            kv = self.layernorm2(kv)
+        h, kv = self._normed(x, kv, kv_normalized)
         q, k, v = (self._heads(_rows(p, t)) for p, t in ((self.query, h), (self.key, kv), (self.value, kv)))
         training = not self.dropout.deterministic and self.dropout.rate > 0
         ctx = dot_product_attention(q, k, v, mask, dropout=self.dropout if training else None)
         out = _rows(self.output, ctx.reshape(*ctx.shape[:-2], -1))
         return out + x if self.use_query_residual else out
+
+    def probs(self, x: jax.Array, kv: jax.Array | None = None, mask: jax.Array | None = None,
+              kv_normalized: bool = False) -> jax.Array:
+        """The attention probabilities [B, heads, queries, keys] as in eval mode (before any dropout)."""
+        h, kv = self._normed(x, kv, kv_normalized)
+        return attention_probs(self._heads(_rows(self.query, h)), self._heads(_rows(self.key, kv)), mask)
+
+    def _normed(self, x: jax.Array, kv: jax.Array | None, kv_normalized: bool) -> tuple[jax.Array, jax.Array]:
+        h = self.layernorm1(x)
+        if kv is None:
+            return h, h
+        if kv_normalized:  # kv is already (kv - mean) / sqrt(var + eps): apply only the affine part
+            return h, kv * self.layernorm2.scale[...] + self.layernorm2.bias[...]
+        return h, self.layernorm2(kv)
 
     def _heads(self, t: jax.Array) -> jax.Array:
         return t.reshape(*t.shape[:-1], self.num_heads, t.shape[-1] // self.num_heads)
@@ -231,12 +239,8 @@ class Viper(nnx.Module):
         without its scale and bias, `normalize_tokens`); explanations differentiate in that space, where the
         model is not invariant to scaling a token as it is on raw tokens."""
         c = self.config
-        if inputs.ndim != 3 or inputs.shape[-1] != c.d_model:
-            raise ValueError(f"Viper expects inputs [batch, tokens, {c.d_model}], got shape {inputs.shape}")
-        if mask is not None and mask.shape != inputs.shape[:2]:
-            raise ValueError(f"mask shape {mask.shape} does not match inputs [batch, tokens] {inputs.shape[:2]}")
+        z = self._latents(inputs, mask)
         batch = inputs.shape[0]
-        z = jnp.broadcast_to(self.latents[...].astype(self.dtype), (batch, *self.latents.shape))
         z = self.cross_attention(z, inputs, mask, inputs_normalized)
         for _ in range(c.num_blocks):  # blocks share the same self-attention layers (as in HF)
             for layer in self.self_attends:
@@ -244,6 +248,24 @@ class Viper(nnx.Module):
         query = jnp.broadcast_to(self.decoder_query[...].astype(self.dtype), (batch, *self.decoder_query.shape))
         out = _rows(self.final_layer, self.decoder_cross_attention(query, z))
         return out[:, 0, :].astype(jnp.float32)
+
+    def cross_attention_weights(self, inputs: jax.Array, mask: jax.Array | None = None, *,
+                                inputs_normalized: bool = False) -> jax.Array:
+        """The latents' attention over the tokens, float32 [B, heads, num_latents, T]: what HF returns as
+        ``cross_attentions[0]`` with ``output_attentions=True``. Each latent's weights sum to 1 over the
+        tokens; a masked token gets 0. Eval-mode weights (no dropout); the forward pass is not run past
+        the softmax, so this costs a fraction of ``__call__``."""
+        z = self._latents(inputs, mask)
+        return self.cross_attention.attention.probs(z, inputs, mask, inputs_normalized)
+
+    def _latents(self, inputs: jax.Array, mask: jax.Array | None) -> jax.Array:
+        """The latent array broadcast over the batch, after checking the shapes of inputs and mask."""
+        c = self.config
+        if inputs.ndim != 3 or inputs.shape[-1] != c.d_model:
+            raise ValueError(f"Viper expects inputs [batch, tokens, {c.d_model}], got shape {inputs.shape}")
+        if mask is not None and mask.shape != inputs.shape[:2]:
+            raise ValueError(f"mask shape {mask.shape} does not match inputs [batch, tokens] {inputs.shape[:2]}")
+        return jnp.broadcast_to(self.latents[...].astype(self.dtype), (inputs.shape[0], *self.latents.shape))
 
 
 def normalize_tokens(inputs: jax.Array) -> jax.Array:

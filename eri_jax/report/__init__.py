@@ -6,7 +6,8 @@ paired tests and late fusion.
 
 Modules: rows.py (which run folders fill which row; default_rows.json), runs.py (finding and reading run
 folders), labels.py (labels, Table 2, Figure 1 densities), collect.py (scoring rows), fusion.py (late
-fusion weights), build.py (the report), markdown.py and figures.py (rendering).
+fusion weights), explanations.py (runs explained by `eri_jax.explain`), build.py (the report), markdown.py
+and figures.py (rendering).
 """
 from eri_jax.report.build import build_report
 from eri_jax.report.collect import BootstrapSettings

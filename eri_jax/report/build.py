@@ -17,6 +17,7 @@ from eri_jax.evaluation.metrics import binned_counts, row_normalise
 from eri_jax.evaluation.plots import plot_confusion
 from eri_jax.report import markdown
 from eri_jax.report.collect import BootstrapSettings, Collector, Row
+from eri_jax.report.explanations import collect_explanations
 from eri_jax.report.figures import plot_label_density
 from eri_jax.report.labels import DatasetLabels, label_density, label_stats
 from eri_jax.report.rows import load_rows, paper_results
@@ -194,6 +195,7 @@ def build_report(runs_dir: str | Path, out: str | Path, data: DatasetLabels, *, 
         "figures_5_8": _figures_5_8(t3_rows, rows["figures"], data, split, paper["figures_5_to_8_prediction_stats"],
                                     out),
         "paired": _paired(t3_rows, rows["paired"], data, split, boot),
+        "explanations": collect_explanations(Path(runs_dir), out, data.name, split),
     }
     report["runs_left_out"] = [{"run": r, "dataset": d} for r, d in sorted(collector.other_dataset.items())]
     report = json_safe(report)  # returned as written: plain JSON values, NaN as None

@@ -56,12 +56,17 @@ class DatasetLabels:
     @property
     def tags(self) -> list[str]:
         """What every title must say about the data ('synthetic data', 'randomly initialised ...')."""
-        out = []
-        if self.synthetic:
-            out.append("synthetic data")
-        if self.random_weights:
-            out.append("features from randomly initialised models")
-        return out
+        return data_tags(self.synthetic, self.random_weights)
+
+
+def data_tags(synthetic: bool, random_weights: bool) -> list[str]:
+    """The words every title adds about a dataset: 'synthetic data', 'features from randomly initialised models'."""
+    out = []
+    if synthetic:
+        out.append("synthetic data")
+    if random_weights:
+        out.append("features from randomly initialised models")
+    return out
 
 
 def load_dataset_labels(name: str, data_dir: str | os.PathLike | None = None) -> DatasetLabels:

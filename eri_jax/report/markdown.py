@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from eri_jax.report.explanations import markdown_lines as _explanations
+
 NOT_RUN = "not run"
 
 
@@ -184,7 +186,7 @@ def render(report: dict[str, Any]) -> str:
     lines += _table5(report)
     lines += [f"## Table 6: ViPER modality ablation{tag}", ""]
     lines += _method_table(report["table6"], "Modalities", ci) + [""]
-    lines += _figures(report) + _paired(report)
+    lines += _figures(report) + _paired(report) + _explanations(report, tag)
     if report["runs_left_out"]:
         lines += ["## Runs left out", "", f"These runs match a row but were made on another dataset than "
                   f"`{report['dataset']['name']}`:", ""]

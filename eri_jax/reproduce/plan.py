@@ -240,9 +240,22 @@ def report_step(o: Options) -> Step:
     return Step("report", "eri_jax.report", tuple(args), resume="always runs (seconds)")
 
 
+EXPLAIN_STEM = "viper-VATF-clip"  # the Table 3 run explained (a TRAINED stem)
+
+
+def explain_step(o: Options) -> Step:
+    """`eri_jax.explain` on the ViPER-VATF (CLIP text) run of the first seed: the report's Explanations section."""
+    name = f"{EXPLAIN_STEM}-s{o.seeds[0]}"
+    args = ["--run-dir", str(o.workdir / name), "--split", "dev", "--runs-dir", str(o.runs_dir)]
+    return Step(f"explain {name}", "eri_jax.explain", tuple(args), done=(o.runs_dir / name / "explain_dev.json",),
+                resume="skipped when explain_dev.json is there (written last)")
+
+
 def build_plan(o: Options) -> list[Step]:
-    """Every step in order: extract, Table 3 runs, train predictions for fusion, querying, sweeps, report."""
-    return [extract_step(o), *train_steps(o), *fusion_steps(o), query_step(o), *sweep_steps(o), report_step(o)]
+    """Every step in order: extract, Table 3 runs, explanations, train predictions for fusion, querying, sweeps,
+    report."""
+    return [extract_step(o), *train_steps(o), explain_step(o), *fusion_steps(o), query_step(o), *sweep_steps(o),
+            report_step(o)]
 
 
 def planned_runs(plan: list[Step]) -> list[PlannedRun]:

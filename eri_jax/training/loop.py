@@ -95,15 +95,17 @@ def _finite_or_none(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-# Files that other commands derive from a trained model (eri_jax.evaluate --split train, eri_jax.crossfit).
+# Files that other commands derive from a trained model (eri_jax.evaluate --split train, eri_jax.crossfit,
+# eri_jax.explain: explain_<split>.json and its PNGs).
 DERIVED_OUTPUTS = ("predictions_train.csv", "predictions_train_oof.csv", "crossfit.json")
+DERIVED_PATTERNS = ("explain_*.json", "explain_*.png")
 
 
 def _remove_stale_outputs(out_dir: Path) -> None:
     """A fresh model under an old run name: delete what was derived from the earlier model, so that the
     report cannot fuse predictions of a model that no longer exists."""
-    for name in DERIVED_OUTPUTS:
-        path = out_dir / name
+    paths = [out_dir / name for name in DERIVED_OUTPUTS] + sorted(p for g in DERIVED_PATTERNS for p in out_dir.glob(g))
+    for path in paths:
         if path.is_file():
             path.unlink()
             print(f"removed {path}: it came from an earlier model of this run name", file=sys.stderr)

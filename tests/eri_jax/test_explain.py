@@ -131,6 +131,20 @@ def test_cli_writes_json_and_figures_for_the_extreme_and_the_asked_clips(viper_r
     assert [c["chosen"] for c in res["clips"]] == ["extreme", "extreme", "asked"]
     assert res["clips"][2]["id"] == "00040" and np.asarray(res["clips"][2]["attribution"]).shape == (7, 8, 2)
     assert "top block per emotion" in capsys.readouterr().out
+    # ViPER's cross-attention over the frames: per clip (averaged over heads and latents) and for the split.
+    att = res["attention"]
+    assert "averaged over the" in att["method"] and len(att["clips"]) == res["n_clips"] == 16
+    per_clip = np.asarray(list(att["clips"].values()))
+    assert per_clip.shape == (16, 8) and np.allclose(per_clip.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(att["split_mean"], per_clip.mean(axis=0), atol=1e-7)
+    for clip in res["clips"]:
+        assert clip["attention"] == att["clips"][clip["id"]]
+        masked = ~np.asarray(clip["frame_mask"], bool)
+        assert np.all(np.asarray(clip["attention"])[masked] == 0.0)
+    masked_clips = [i for i in att["clips"] if int(i) % 5 == 0]  # the fixture masks 2 frames of every 5th clip
+    assert masked_clips and all(att["clips"][i][-2:] == [0.0, 0.0] for i in masked_clips)
+    assert (folder / "explain_dev_attention.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert res["dataset"] == "hume_reaction/full" and res["tags"][0] == "synthetic data"
 
 
 def test_cli_refuses_a_clip_the_split_does_not_have(viper_run, capsys):
@@ -140,3 +154,57 @@ def test_cli_refuses_a_clip_the_split_does_not_have(viper_run, capsys):
                  "--clips", "99999"]) == 2
     assert "99999 not among" in capsys.readouterr().err
     assert not (viper_run / "o2" / "v" / "explain_dev.json").exists()
+
+
+def test_report_shows_the_explanations_of_an_explained_run_only(viper_run, tmp_path):
+    """The report over the run's own runs folder: no section before `eri_jax.explain`, then one whose table
+    is the JSON's and whose figures are copied beside report.md."""
+    import json
+    import re
+
+    from eri_jax.explain.cli import main
+    from eri_jax.report import BootstrapSettings, build_report, load_dataset_labels
+
+
+    data = load_dataset_labels("hume_reaction/full", viper_run / "tfds")
+    boot = BootstrapSettings(n_boot=20)
+    before = build_report(viper_run / "runs", viper_run / "report0", data, boot=boot)
+    assert before["explanations"] == [] and "## Explanations" not in (viper_run / "report0" / "report.md").read_text()
+
+    assert main(["--run-dir", str(viper_run / "ck" / "v"), "--steps", "4", "--top", "1"]) == 0
+    res = json.loads((viper_run / "runs" / "v" / "explain_dev.json").read_text())
+    out = viper_run / "report1"
+    report = build_report(viper_run / "runs", out, data, boot=boot)
+    (entry,) = report["explanations"]
+    assert entry["run"] == "v" and entry["status"] == "ok"
+    assert entry["modality_mean_abs"] == res["modality_mean_abs"] and entry["modality_rank"] == res["modality_rank"]
+    assert entry["attention"]["split_mean"] == res["attention"]["split_mean"]
+    md = (out / "report.md").read_text()
+    heading = next(line for line in md.splitlines() if line.startswith("## Explanations"))
+    assert "synthetic data" in heading
+    section = md[md.index(heading):]
+    table = {cells[0]: cells[1:] for line in section.splitlines() if line.startswith("| ")
+             for cells in [[c.strip() for c in line.strip("|").split("|")]] if cells[0] in res["emotions"]}
+    assert list(table) == res["emotions"]
+    for emotion, cells in table.items():
+        values = [float(c) for c in cells[:2]]
+        np.testing.assert_allclose(values, [res["modality_mean_abs"][emotion][b] for b in ("pixels", "fau")],
+                                   rtol=1e-3)
+        assert cells[2] == " > ".join(res["modality_rank"][emotion])
+    linked = re.findall(r"\]\((explain_v_dev_\w+\.png)\)", section)
+    assert linked == [f"explain_v_dev_{k}.png" for k in ("modalities", "frames", "attention")]
+    for name in linked:
+        original = viper_run / "runs" / "v" / name.replace("explain_v_", "explain_")
+        assert (out / name).read_bytes() == original.read_bytes()
+    # Explanations made on another dataset are named and left out; a file that is not one is an error naming it.
+    from eri_jax.report.explanations import collect_explanations
+
+    elsewhere = tmp_path / "runs" / "w"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "explain_dev.json").write_text(json.dumps({**res, "dataset": "hume_reaction/demo"}))
+    (left,) = collect_explanations(tmp_path / "runs", tmp_path / "r", "hume_reaction/full", "dev")
+    assert left["status"] == "left out" and "hume_reaction/demo" in left["reason"]
+    assert not (tmp_path / "r").exists()
+    (elsewhere / "explain_dev.json").write_text("[]")
+    with pytest.raises(ValueError, match=r"w/explain_dev.json: not an explain_<split>.json"):
+        collect_explanations(tmp_path / "runs", tmp_path / "r", "hume_reaction/full", "dev")

@@ -124,6 +124,19 @@ def _train_config(step):
     return make_config(args, synthetic=args.preset == "demo").to_json()
 
 
+@pytest.mark.parametrize("seeds", [(0,), (2, 5)])
+def test_the_vatf_clip_run_is_explained_after_training_and_before_the_report(tmp_path, seeds):
+    o = _options(tmp_path, seeds=seeds)
+    plan = build_plan(o)
+    (step,) = [s for s in plan if s.module == "eri_jax.explain"]
+    name = f"viper-VATF-clip-s{seeds[0]}"
+    names = [s.name for s in plan]
+    assert names.index(f"train {name}") < names.index(step.name) < names.index("report")
+    args = dict(zip(step.args[::2], step.args[1::2]))
+    assert args == {"--run-dir": str(o.workdir / name), "--split": "dev", "--runs-dir": str(o.runs_dir)}
+    assert step.done == (o.runs_dir / name / "explain_dev.json",) and not step.runs
+
+
 @pytest.mark.parametrize("real", [False, True])
 def test_train_commands_record_the_planned_attributes(tmp_path, real):
     o = _options(tmp_path, real=real)

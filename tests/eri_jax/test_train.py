@@ -221,10 +221,12 @@ def test_resume_after_interrupt_gives_the_uninterrupted_result(dataset, tmp_path
     cfg = tiny_config(tmp_path, dataset, run_name="cut")
     out = tmp_path / "runs" / "cut"
     out.mkdir(parents=True)
-    (out / "predictions_train_oof.csv").write_text("from an earlier model of this name")
+    stale = ("predictions_train_oof.csv", "explain_dev.json", "explain_dev_frames.png")
+    for name in stale:
+        (out / name).write_text("from an earlier model of this name")
     with pytest.raises(_Interrupt):
         loop.train(cfg, progress=False, on_epoch_end=stop_after_2)
-    assert not (out / "predictions_train_oof.csv").exists()  # a fresh model: derived outputs were stale
+    assert not any((out / name).exists() for name in stale)  # a fresh model: derived outputs were stale
     with RunCheckpoints(cfg.run_dir) as ckpt:
         assert ckpt.latest_epoch() == 2
     (out / "crossfit.json").write_text("{}")

@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 from eri_jax.models.attention import dot_product_attention
-from eri_jax.models.viper import Viper, ViperConfig, count_params
+from eri_jax.models.viper import Viper, ViperConfig, count_params, normalize_tokens
 from eri_jax.models.viper_import import hf_parameter_map, import_hf_perceiver, load_state_dict
 
 torch = pytest.importorskip("torch")
@@ -76,6 +76,33 @@ def test_outputs_equal_hf_perceiver(name):
         out = forward(model, jnp.asarray(x), None if mask is None else jnp.asarray(mask))
         assert out.shape == (3, 5) and out.dtype == jnp.float32
         np.testing.assert_allclose(np.asarray(out), ref.logits.numpy(), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_cross_attention_weights_equal_hf_cross_attentions(name):
+    """The latents' attention over the tokens = HF's `cross_attentions[0]` (output_attentions=True)."""
+    config = hf_config(name)
+    ref_model = hf_model(config)
+    model = import_hf_perceiver(ref_model.state_dict(), config)
+    x = inputs_for(config)
+    mask = MASK.copy()
+    mask[2] = False  # a clip with every token masked: uniform weights, as HF's finfo.min logits give
+    weights = nnx.jit(lambda m, x, mask: m.cross_attention_weights(x, mask))
+    for mask in (None, MASK, mask):
+        with torch.no_grad():
+            torch_mask = None if mask is None else torch.from_numpy(mask)
+            ref = ref_model(torch.from_numpy(x), attention_mask=torch_mask, output_attentions=True)
+        ref_w = ref.cross_attentions[0].numpy()
+        got = np.asarray(weights(model, jnp.asarray(x), None if mask is None else jnp.asarray(mask)))
+        assert got.shape == ref_w.shape == (3, config.num_cross_attention_heads, config.num_latents, 6)
+        np.testing.assert_allclose(got, ref_w, atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)
+        if mask is MASK:
+            assert np.all(got[~np.broadcast_to(MASK[:, None, None, :], got.shape)] == 0.0)
+    normalized = model.cross_attention_weights(normalize_tokens(jnp.asarray(x)), jnp.asarray(MASK),
+                                               inputs_normalized=True)
+    np.testing.assert_allclose(np.asarray(normalized), np.asarray(weights(model, jnp.asarray(x), jnp.asarray(MASK))),
+                               atol=1e-5)
 
 
 @pytest.mark.slow
