@@ -206,7 +206,7 @@ class Engine:
 
         mesh (vmapped only): the run axis is split over it (`run_mesh`); R must be a multiple of its size,
         and the splits passed to `epoch`/`predict_best` must be `replicated` on it. With more than one
-        device the carry keeps the run-by-run layout (module docstring).
+        device the carry keeps the run-by-run layout (module docstring); a one-device mesh puts it there.
 
         With a stacked forward (the probe), `cfg.stack_seeds` (default: on the CPU) and every seed used by the
         same number (>= 2) of runs, the carry gets a `stacking` (runs grouped by seed) and its epochs train
@@ -230,6 +230,8 @@ class Engine:
         carry = self._fn("init", vmapped)(seeds, lrs, activations)
         if sharded:  # every leaf's leading run axis over the mesh (init's outputs follow its inputs' layout)
             carry = jax.device_put(carry, NamedSharding(mesh, P(RUN_AXIS)))
+        elif mesh is not None:  # a one-device mesh (a slice, sweep/slices.py): the carry goes to that device
+            carry = jax.device_put(carry, mesh.devices.flat[0])
         stack = jax.default_backend() == "cpu" if self.cfg.stack_seeds is None else self.cfg.stack_seeds
         stack = stack and not sharded
         if vmapped and stack and self.stacked_forward is not None:

@@ -8,7 +8,10 @@ tables (tables.py), plus `sweep.json` with everything machine-readable.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import queue
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -25,7 +28,7 @@ from eri_jax.inputs.token_layout import viper_block_widths
 from eri_jax.models.factory import compute_dtype, viper_config
 from eri_jax.models.probe import activation_index
 from eri_jax.sweep import engine as eng
-from eri_jax.sweep import grid, outputs, tables
+from eri_jax.sweep import grid, outputs, slices, tables
 from eri_jax.training.checkpoints import flatten_state
 
 FAST_COMPILE = (("xla_backend_optimization_level", 0),)
@@ -220,22 +223,33 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
                  "epochs": cfg.epochs, "batch_size": cfg.batch_size, "optimizer": cfg.optimizer,
                  "weight_decay": cfg.weight_decay, "halve_every": cfg.halve_every, "precision": cfg.precision,
                  "model_kwargs": cfg.model_kwargs}
-    mesh = eng.run_mesh()  # runs split over every device (of every process), the splits replicated
-    writer = jax.process_index() == 0  # several processes compute the same results; one writes them
-    for g, ((shape_key, _, features), group) in enumerate(groups, 1):
+    devices = jax.devices()  # runs split over every device (of every process), the splits replicated
+    size = slices.slice_size(len(devices), [[len(c) for c in grid.chunks(g, cfg.chunk)] for _, g in groups],
+                             processes=jax.process_count())
+    meshes = [eng.run_mesh(devices[i:i + size]) for i in range(0, len(devices), size)]
+    lock = threading.Lock()
+
+    def train_group(g: int, shape_key, features, group, mesh) -> tuple[list[RunOutput], dict[str, Any]]:
         train_data, dev_data = data[features]
         train = _arrays(train_data).to_device(eng.replicated(mesh))
         dev = _arrays(dev_data).to_device(eng.replicated(mesh))
-        in_dim = int(shape_key[0][-1])
-        if shape_key not in engines:
-            engines[shape_key] = eng.Engine(_builder(cfg, in_dim, len(emotions)), cfg.engine_config(),
-                                            n_train=train.size)
+        with lock:  # groups of one shape share an engine (its compiled programs), also across slices
+            if shape_key not in engines:
+                engines[shape_key] = eng.Engine(_builder(cfg, int(shape_key[0][-1]), len(emotions)),
+                                                cfg.engine_config(), n_train=train.size)
         label = group[0].setting.inputs.label
-        outs, timing = train_runs(engines[shape_key], group, train, dev, cfg.epochs, chunk=cfg.chunk,
-                                  progress=progress, desc=f"group {g}/{len(groups)} {label}", mesh=mesh)
+        return train_runs(engines[shape_key], group, train, dev, cfg.epochs, chunk=cfg.chunk, progress=progress,
+                          desc=f"group {g}/{len(groups)} {label}", mesh=mesh)
+
+    trained = _on_slices(meshes, [(g, k, f, group) for g, ((k, _, f), group) in enumerate(groups, 1)], train_group)
+    writer = jax.process_index() == 0  # several processes compute the same results; one writes them
+    for ((shape_key, _, features), group), (outs, timing) in zip(groups, trained):
+        train_data, dev_data = data[features]
+        in_dim = int(shape_key[0][-1])
+        label = group[0].setting.inputs.label
         group_log.append({"inputs": label, "features": list(features), "input_shape": list(shape_key[0]),
-                          "n_train": train.size, "n_dev": dev.size, "runs": [o.run.run_id for o in outs],
-                          **timing})
+                          "n_train": len(train_data.ids), "n_dev": len(dev_data.ids),
+                          "runs": [o.run.run_id for o in outs], **timing})
         for o in outs:
             res = score_run(o, np.asarray(dev_data.labels), emotions)
             if res.diverged_epoch is not None:
@@ -266,6 +280,26 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
         "emotions": emotions, "groups": group_log, "programs": len(engines),
         "runs": tables.runs_table(results, emotions), "summary": tables.summary_table(rows, emotions)})
     return SweepResult(cfg, results, rows, group_log)
+
+
+def _on_slices(meshes: Sequence[Any], jobs: Sequence[tuple], fn) -> list[Any]:
+    """`fn(*job, mesh)` for every job, up to one job per mesh at a time (threads: JAX dispatches from each
+    to its own devices); the results in job order. One mesh: one job after another, in this thread."""
+    if len(meshes) == 1:
+        return [fn(*job, meshes[0]) for job in jobs]
+    free: queue.Queue = queue.Queue()
+    for m in meshes:
+        free.put(m)
+
+    def on_a_free_slice(job):
+        mesh = free.get()
+        try:
+            return fn(*job, mesh)
+        finally:
+            free.put(mesh)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(meshes), thread_name_prefix="slice") as pool:
+        return list(pool.map(on_a_free_slice, jobs))
 
 
 def _describe(cfg: SweepConfig, meta: Any) -> tuple[str, list[str]]:

@@ -101,3 +101,28 @@ def test_coordinator_flags_go_together(tmp_path):
     assert proc.returncode == 2
     assert "--coordinator, --num-processes and --process-id go together" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "x").exists()
+
+
+SLICE_ARGS = ["--seeds", "0", "--activations", "relu", "--feature-sets", "vllava_emb_p1,fau,pixels,vllava_emb_p1+fau",
+              "--lrs", "1e-2", "--epochs", "3", "--batch-size", "16", "--hidden", "16", "--no-progress",
+              "--fast-compile"]
+
+
+def test_groups_train_side_by_side_on_device_slices(one_device, tmp_path):
+    """4 groups of 1 run on 4 devices: one group per device, all at once (sweep/slices.py), same results."""
+    name, data_dir, _ = one_device
+    outs = {}
+    for devices in (1, 4):
+        out = outs[devices] = tmp_path / f"d{devices}"
+        proc = subprocess.run([sys.executable, "-m", "eri_jax.sweep", "--dataset", name, "--data-dir", str(data_dir),
+                               "--out", str(out), *SLICE_ARGS], cwd=REPO, env=_env(devices),
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    one, four = (json.loads((outs[d] / "sweep.json").read_text()) for d in (1, 4))
+    assert [(g["devices"], g["padding_runs"]) for g in four["groups"]] == [(1, 0)] * 4  # no padding trained
+    assert [r["run_id"] for r in four["runs"]] == [r["run_id"] for r in one["runs"]]
+    for a, b in zip(one["runs"], four["runs"]):
+        assert b["best_epoch"] == a["best_epoch"]
+        assert float(b["dev_mean_pearson"]) == pytest.approx(float(a["dev_mean_pearson"]), abs=1e-6), a["run_id"]
+        np.testing.assert_allclose(load_run(outs[4], a["run_id"]).predictions,
+                                   load_run(outs[1], a["run_id"]).predictions, atol=1e-6)
