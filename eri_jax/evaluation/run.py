@@ -39,10 +39,10 @@ def evaluate_splits(cfg: TrainConfig, meta: Any, predict: Callable, state: Any, 
 
 
 
-def evaluate_run(run_dir: str | Path, *, split: str = "dev", checkpoint: str = "best",
-                 dataset: str | None = None, data_dir: str | None = None,
-                 runs_dir: str | None = None) -> dict[str, Any]:
-    """Evaluate checkpoint `best`, `last` or an epoch number of the run in `run_dir`; return the metrics."""
+def open_run(run_dir: str | Path, *, dataset: str | None = None, data_dir: str | None = None,
+             runs_dir: str | None = None) -> tuple[TrainConfig, dict[str, Any], Any]:
+    """(config, run info, dataset meta) of a finished run, its dataset optionally replaced (a moved TFDS
+    folder, another build of the same features): the emotions and the input width must be the run's."""
     from eri_jax.inputs.dataset import dataset_meta  # deferred: imports tensorflow_datasets
 
     cfg, run_info = read_run(run_dir)
@@ -62,11 +62,16 @@ def evaluate_run(run_dir: str | Path, *, split: str = "dev", checkpoint: str = "
     if in_dim != run_info["in_dim"]:
         raise ValueError(f"features {cfg.features} of {cfg.dataset} are {in_dim} wide; the run was "
                          f"trained on {run_info['in_dim']}")
+    return cfg, run_info, meta
 
+
+def evaluate_run(run_dir: str | Path, *, split: str = "dev", checkpoint: str = "best",
+                 dataset: str | None = None, data_dir: str | None = None,
+                 runs_dir: str | None = None) -> dict[str, Any]:
+    """Evaluate checkpoint `best`, `last` or an epoch number of the run in `run_dir`; return the metrics."""
+    cfg, run_info, meta = open_run(run_dir, dataset=dataset, data_dir=data_dir, runs_dir=runs_dir)
     predict, state, epoch, standardizer, mesh = restore(cfg, run_info, checkpoint)
     data = load_inputs(cfg, split, meta, standardizer)
     out_dir = Path(cfg.runs_dir) / cfg.run_name
     return evaluate_splits(cfg, meta, predict, state, {split: data}, mesh, epoch=epoch, out_dir=out_dir,
                            checkpoint=checkpoint)[split]
-
-

@@ -14,6 +14,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--split", default="dev", choices=("train", "dev", "test"))
     p.add_argument("--clips", default="", help="comma-separated clip ids to map besides the most extreme ones")
     p.add_argument("--runs-dir", default=None, help="outputs go to <runs-dir>/<run>/ (default: the run's)")
+    p.add_argument("--dataset", default=None, help="TFDS name/config (default: the run's)")
+    p.add_argument("--data-dir", default=None, help="TFDS data dir (default: the run's)")
     p.add_argument("--checkpoint", default="best", help="best, last or an epoch number")
     p.add_argument("--steps", type=int, default=32, help="integration steps (default 32)")
     p.add_argument("--top", type=int, default=3, help="how many most extreme clips to map (default 3)")
@@ -26,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     clips = [c.strip() for c in args.clips.split(",") if c.strip()]
     out, out_dir = explain_run(args.run_dir, split=args.split, clips=clips, runs_dir=args.runs_dir, steps=args.steps,
-                      top=args.top, checkpoint=args.checkpoint)
+                      top=args.top, checkpoint=args.checkpoint, dataset=args.dataset, data_dir=args.data_dir)
     ranks = ", ".join(f"{e}: {r[0]}" for e, r in out["modality_rank"].items())
     c = out["completeness"]
     print(f"{out['run']} {args.split}: {out['n_clips']} clips; top block per emotion: {ranks}")

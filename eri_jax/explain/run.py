@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from eri_jax.evaluation.run import open_run
 from eri_jax.explain.attention import frame_attention
 from eri_jax.explain.attribution import completeness_error, feature_blocks, make_block_ig
 from eri_jax.explain.figures import plot_attention_vs_attribution, plot_frame_heatmaps, plot_modality_bars
@@ -23,7 +24,7 @@ from eri_jax.models.viper import normalize_tokens
 from eri_jax.report.labels import data_tags
 from eri_jax.result_files import write_json
 from eri_jax.training.inputs import load_inputs
-from eri_jax.training.restore import abstract_state, read_run, restore
+from eri_jax.training.restore import abstract_state, restore
 
 
 def explain_arrays(model: Any, model_name: str, x: np.ndarray, mask: np.ndarray | None, blocks, *,
@@ -56,17 +57,11 @@ def extreme_clips(pred: np.ndarray, top: int) -> list[tuple[int, int]]:
 
 
 def explain_run(run_dir: str | Path, *, split: str = "dev", clips: Sequence[str] = (), runs_dir: str | None = None,
-                steps: int = 32, top: int = 3, checkpoint: str = "best") -> tuple[dict[str, Any], Path]:
+                steps: int = 32, top: int = 3, checkpoint: str = "best", dataset: str | None = None,
+                data_dir: str | None = None) -> tuple[dict[str, Any], Path]:
     """Explain checkpoint `checkpoint` of the run in `run_dir` on `split`; write the files into
-    <runs_dir>/<run>/; return (the JSON written, that folder)."""
-    from eri_jax.inputs.dataset import dataset_meta  # deferred: imports tensorflow_datasets
-
-    cfg, run_info = read_run(run_dir)
-    cfg.init_from = None  # the checkpoint holds the weights
-    if runs_dir:
-        cfg.runs_dir = runs_dir
-    meta = dataset_meta(cfg.dataset, cfg.data_dir)
-    feats.check_numeric(cfg.features, meta.features, cfg.dataset)
+    <runs_dir>/<run>/; return (the JSON written, that folder). dataset / data_dir: as `eri_jax.evaluate`'s."""
+    cfg, run_info, meta = open_run(run_dir, dataset=dataset, data_dir=data_dir, runs_dir=runs_dir)
     _, state, epoch, standardizer, mesh = restore(cfg, run_info, checkpoint)
     graphdef, _ = abstract_state(cfg, run_info, mesh)
     model, _ = nnx.merge(graphdef, state)

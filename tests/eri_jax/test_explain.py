@@ -156,6 +156,22 @@ def test_cli_refuses_a_clip_the_split_does_not_have(viper_run, capsys):
     assert not (viper_run / "o2" / "v" / "explain_dev.json").exists()
 
 
+def test_data_dir_finds_a_moved_dataset(viper_run, tmp_path, capsys):
+    """The run records where its dataset was; --data-dir names where it is now (as for eri_jax.evaluate)."""
+    import shutil
+
+    from eri_jax.explain.cli import main
+
+    moved = tmp_path / "moved"
+    shutil.copytree(viper_run / "tfds", moved)
+    args = ["--run-dir", str(viper_run / "ck" / "v"), "--runs-dir", str(tmp_path / "o"), "--steps", "2", "--top", "1"]
+    assert main(args + ["--data-dir", str(moved)]) == 0
+    assert (tmp_path / "o" / "v" / "explain_dev.json").is_file()
+    capsys.readouterr()
+    assert main(args + ["--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
 def test_report_shows_the_explanations_of_an_explained_run_only(viper_run, tmp_path):
     """The report over the run's own runs folder: no section before `eri_jax.explain`, then one whose table
     is the JSON's and whose figures are copied beside report.md."""
