@@ -15,7 +15,7 @@ from flax import nnx
 from eri_jax.inputs import assembly as feats
 from eri_jax.models.factory import build_model
 from eri_jax.training import sharding as shd
-from eri_jax.training.checkpoints import RunCheckpoints
+from eri_jax.training.checkpoints import DamagedCheckpoint, RunCheckpoints
 from eri_jax.training.config import TrainConfig
 from eri_jax.training.step import make_optimizer, make_predict
 
@@ -88,7 +88,14 @@ def restore(cfg: TrainConfig, run_info: dict[str, Any], checkpoint: str = "best"
             epoch = int(checkpoint)
         if epoch is None:
             raise FileNotFoundError(f"{ckpt.directory} holds no checkpoint")
-        state, _ = ckpt.restore(epoch, template)
+        try:
+            state, _ = ckpt.restore(epoch, template)
+        except DamagedCheckpoint as e:
+            others = [str(k) for k in ckpt.epochs() if k != epoch]
+            way = (f"pass --checkpoint {' or '.join(others)} (the other kept epoch{'s' * (len(others) > 1)})"
+                   if others else "no other epoch is kept")
+            raise DamagedCheckpoint(f"{e}; {way}, or train the run again (delete {cfg.run_dir})",
+                                    epoch=e.epoch, path=e.path) from None
     standardizer = (feats.Standardizer.from_json(run_info["standardizer"])
                     if run_info.get("standardizer") else None)
     predict = make_predict(graphdef, state_sharding=shd.replicated(mesh), batch_sharding=shd.batch_sharded(mesh))

@@ -171,6 +171,26 @@ def test_truncated_best_checkpoint_is_refused_with_the_way_out(dataset, trained,
     assert json.loads((tmp_path / "runs" / "b" / "train_log.json").read_text())["best_epoch"] == EPOCHS
 
 
+def test_evaluating_a_damaged_best_checkpoint_names_the_other_kept_epoch(dataset, trained, tmp_path, capsys):
+    from eri_jax import evaluate
+
+    root, log = trained
+    best = log["best_epoch"]
+    run_dir = copy_run(root, tmp_path, "e")
+    big = truncate_step(run_dir, best)
+    capsys.readouterr()
+    assert evaluate.main(["--run-dir", str(run_dir), "--runs-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert line.startswith(f"error: run e: checkpoint of epoch {best} does not restore, file {big}")
+    assert line.endswith(f"pass --checkpoint {EPOCHS} (the other kept epoch), or train the run again "
+                         f"(delete {run_dir})")
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+    # as told: the other kept epoch evaluates
+    assert evaluate.main(["--run-dir", str(run_dir), "--runs-dir", str(tmp_path / "out"),
+                          "--checkpoint", str(EPOCHS)]) == 0
+
+
 def test_no_checkpoint_restores_is_refused_and_nothing_is_moved(dataset, trained, tmp_path, capsys):
     root, log = trained
     run_dir = copy_run(root, tmp_path, "all")
