@@ -237,6 +237,20 @@ def test_detect_layout_says_what_it_looked_for(tmp_path):
         read_layout(tmp_path, "muse2022")
 
 
+def test_the_parent_of_a_dataset_folder_names_it(tmp_path):
+    """--data-root one level too high (the folder an archive was unpacked into) names the folder to pass."""
+    muse_tree(tmp_path / "c2_muse_reaction")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "deeper" / "c2_muse_reaction").mkdir(parents=True)  # only one level is looked at
+    muse_tree(tmp_path / "deeper" / "c2_muse_reaction")
+    with pytest.raises(LayoutError, match=re.escape(
+            f"c2_muse_reaction/ has the muse layout: pass that folder (--data-root {tmp_path / 'c2_muse_reaction'})")):
+        detect_layout(tmp_path)
+    with pytest.raises(LayoutError) as e:
+        detect_layout(tmp_path / "notes")
+    assert "pass that folder" not in str(e.value)
+
+
 @pytest.mark.parametrize("spelling,split", [
     ("train", "train"), ("Train", "train"), ("TRAINING", "train"), ("devel", "dev"), ("Devel", "dev"),
     ("dev", "dev"), ("val", "dev"), ("Val", "dev"), ("validation", "dev"), ("test", "test"),

@@ -88,9 +88,10 @@ def _root(root: str | os.PathLike) -> Path:
     return path
 
 
-def detect_layout(root: str | os.PathLike) -> str:
+def detect_layout(root: str | os.PathLike, *, look_below: bool = True) -> str:
     """The layout of `root`: data_info.csv -> abaw5; labels.csv + partition.csv -> muse; labels.csv
-    whose header has ID and split columns -> csv. Otherwise a LayoutError saying what was looked for."""
+    whose header has ID and split columns -> csv. Otherwise a LayoutError saying what was looked for and
+    (look_below) which sub-folder holds a layout instead."""
     root = _root(root)
     if (root / "data_info.csv").is_file():
         return "abaw5"
@@ -108,9 +109,24 @@ def detect_layout(root: str | os.PathLike) -> str:
             "labels.csv but no partition.csv beside it (muse layout), and the header lacks "
             f"{' and '.join(lacks)} (csv layout)",
             labels, 1)
+    below = _layouts_below(root) if look_below else []
+    hint = (f"; {', '.join(f'{p.name}/ has the {name} layout' for p, name in below)}: pass that folder "
+            f"(--data-root {below[0][0]})") if below else ""
     raise LayoutError(
         "no known dataset layout: looked for data_info.csv (abaw5), labels.csv + partition.csv "
-        "(muse), or labels.csv with id and split columns (csv)", root)
+        f"(muse), or labels.csv with id and split columns (csv){hint}", root)
+
+
+def _layouts_below(root: Path) -> list[tuple[Path, str]]:
+    """The sub-folders of `root` that hold a layout (e.g. the `c2_muse_reaction/` of an unpacked archive);
+    one level only, so a folder of videos costs one listing."""
+    found = []
+    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            found.append((child, detect_layout(child, look_below=False)))
+        except (LayoutError, OSError):
+            continue
+    return found
 
 
 def read_layout(root: str | os.PathLike, layout: str = "auto", *,
