@@ -69,8 +69,10 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 
 def to_host(tree: Any) -> Any:
-    """Arrays of `tree` as numpy, whole: gathered from every process when the mesh spans several."""
-    if jax.process_count() > 1:
+    """Arrays of `tree` as numpy, whole: gathered from every process when the mesh spans several (a
+    collective every process joins; an array on this process's devices alone, a slice's, is read here)."""
+    leaves = jax.tree.leaves(tree)
+    if jax.process_count() > 1 and not all(getattr(x, "is_fully_addressable", True) for x in leaves):
         # deferred: only multi-process runs gather (a collective every process joins)
         from jax.experimental import multihost_utils
 

@@ -223,10 +223,15 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
                  "epochs": cfg.epochs, "batch_size": cfg.batch_size, "optimizer": cfg.optimizer,
                  "weight_decay": cfg.weight_decay, "halve_every": cfg.halve_every, "precision": cfg.precision,
                  "model_kwargs": cfg.model_kwargs}
-    devices = jax.devices()  # runs split over every device (of every process), the splits replicated
-    size = slices.slice_size(len(devices), [[len(c) for c in grid.chunks(g, cfg.chunk)] for _, g in groups],
-                             processes=jax.process_count())
-    meshes = [eng.run_mesh(devices[i:i + size]) for i in range(0, len(devices), size)]
+    # Runs split over the devices of a slice (sweep/slices.py), the splits replicated on it.
+    local, me = jax.local_devices(), jax.process_index()
+    pl = slices.plan(len(local), [[len(c) for c in grid.chunks(g, cfg.chunk)] for _, g in groups],
+                     processes=jax.process_count())
+    if pl.owners[0] is None:  # one mesh over every device of every process; every process trains every group
+        meshes, mine = [eng.run_mesh()], list(range(len(groups)))
+    else:  # slices of this process's devices; it trains its own groups and shares the results
+        meshes = [eng.run_mesh(local[i:i + pl.size]) for i in range(0, len(local), pl.size)]
+        mine = [g for g, owner in enumerate(pl.owners) if owner == me]
     lock = threading.Lock()
 
     def train_group(g: int, shape_key, features, group, mesh) -> tuple[list[RunOutput], dict[str, Any]]:
@@ -241,7 +246,10 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
         return train_runs(engines[shape_key], group, train, dev, cfg.epochs, chunk=cfg.chunk, progress=progress,
                           desc=f"group {g}/{len(groups)} {label}", mesh=mesh)
 
-    trained = _on_slices(meshes, [(g, k, f, group) for g, ((k, _, f), group) in enumerate(groups, 1)], train_group)
+    jobs = [(g + 1, k, f, group) for g, ((k, _, f), group) in enumerate(groups) if g in mine]
+    done = dict(zip(mine, _on_slices(meshes, jobs, train_group)))
+    shared = pl.owners[0] is not None and jax.process_count() > 1
+    trained = [slices.share(done.get(g), pl.owners[g]) if shared else done[g] for g in range(len(groups))]
     writer = jax.process_index() == 0  # several processes compute the same results; one writes them
     for ((shape_key, _, features), group), (outs, timing) in zip(groups, trained):
         train_data, dev_data = data[features]

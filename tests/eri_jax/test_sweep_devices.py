@@ -108,21 +108,55 @@ SLICE_ARGS = ["--seeds", "0", "--activations", "relu", "--feature-sets", "vllava
               "--fast-compile"]
 
 
-def test_groups_train_side_by_side_on_device_slices(one_device, tmp_path):
-    """4 groups of 1 run on 4 devices: one group per device, all at once (sweep/slices.py), same results."""
-    name, data_dir, _ = one_device
-    outs = {}
-    for devices in (1, 4):
-        out = outs[devices] = tmp_path / f"d{devices}"
-        proc = subprocess.run([sys.executable, "-m", "eri_jax.sweep", "--dataset", name, "--data-dir", str(data_dir),
-                               "--out", str(out), *SLICE_ARGS], cwd=REPO, env=_env(devices),
-                              capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    one, four = (json.loads((outs[d] / "sweep.json").read_text()) for d in (1, 4))
-    assert [(g["devices"], g["padding_runs"]) for g in four["groups"]] == [(1, 0)] * 4  # no padding trained
-    assert [r["run_id"] for r in four["runs"]] == [r["run_id"] for r in one["runs"]]
-    for a, b in zip(one["runs"], four["runs"]):
+@pytest.fixture(scope="module")
+def slices_one_device(one_device):
+    name, data_dir, one = one_device
+    out = one.parent / "slices-one"
+    proc = subprocess.run([sys.executable, "-m", "eri_jax.sweep", "--dataset", name, "--data-dir", str(data_dir),
+                           "--out", str(out), *SLICE_ARGS], cwd=REPO, env=_env(1), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return name, data_dir, out
+
+
+def assert_same_groups(one: Path, other: Path) -> None:
+    """4 groups of 1 run, one per device: no padding trained, the 1-device results."""
+    a_info, b_info = (json.loads((d / "sweep.json").read_text()) for d in (one, other))
+    assert [(g["devices"], g["padding_runs"]) for g in b_info["groups"]] == [(1, 0)] * 4
+    assert [r["run_id"] for r in b_info["runs"]] == [r["run_id"] for r in a_info["runs"]]
+    for a, b in zip(a_info["runs"], b_info["runs"]):
         assert b["best_epoch"] == a["best_epoch"]
         assert float(b["dev_mean_pearson"]) == pytest.approx(float(a["dev_mean_pearson"]), abs=1e-6), a["run_id"]
-        np.testing.assert_allclose(load_run(outs[4], a["run_id"]).predictions,
-                                   load_run(outs[1], a["run_id"]).predictions, atol=1e-6)
+        ra, rb = load_run(one, a["run_id"]), load_run(other, a["run_id"])
+        np.testing.assert_allclose(rb.predictions, ra.predictions, atol=1e-6)
+        for k in ra.params:
+            np.testing.assert_allclose(rb.params[k], ra.params[k], atol=1e-6, err_msg=k)
+
+
+def test_groups_train_side_by_side_on_device_slices(slices_one_device, tmp_path):
+    """4 groups of 1 run on 4 devices: one group per device, all at once (sweep/slices.py)."""
+    name, data_dir, one = slices_one_device
+    proc = subprocess.run([sys.executable, "-m", "eri_jax.sweep", "--dataset", name, "--data-dir", str(data_dir),
+                           "--out", str(tmp_path / "four"), *SLICE_ARGS], cwd=REPO, env=_env(4),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same_groups(one, tmp_path / "four")
+
+
+def test_two_processes_train_their_own_groups_and_share_the_results(slices_one_device, tmp_path):
+    """The same 4 groups over two processes of 2 devices: each trains two groups on its own devices; the
+    results reach process 0 over the devices (no shared folder needed: each writes to its own --out)."""
+    name, data_dir, one = slices_one_device
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = [subprocess.Popen([sys.executable, "-m", "eri_jax.sweep", "--dataset", name, "--data-dir", str(data_dir),
+                               "--out", str(tmp_path / f"p{i}"), *SLICE_ARGS, "--coordinator", f"127.0.0.1:{port}",
+                               "--num-processes", "2", "--process-id", str(i)],
+                              cwd=REPO, env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, results):
+        assert p.returncode == 0, err[-3000:]
+    assert not (tmp_path / "p1").exists()  # process 1 wrote nothing
+    assert_same_groups(one, tmp_path / "p0")

@@ -1,9 +1,10 @@
-"""The slice size of a sweep's devices (eri_jax/sweep/slices.py): groups side by side where padding would waste."""
+"""The plan of a sweep's devices (eri_jax/sweep/slices.py): groups side by side on slices where padding would
+waste devices, per host over several processes."""
 from __future__ import annotations
 
 import pytest
 
-from eri_jax.sweep.slices import group_units, makespan, slice_size
+from eri_jax.sweep.slices import Plan, group_units, makespan, plan, schedule
 
 
 def test_units_count_padding_per_chunk():
@@ -20,12 +21,28 @@ def test_units_count_padding_per_chunk():
     (1, [[3]] * 8, 1),
     (6, [[3]] * 2, 3),     # 6 devices is not a power of two: 2 slices of 3
 ])
-def test_slice_size(devices, groups, expected):
-    assert slice_size(devices, groups) == expected
+def test_slice_size_in_one_process(devices, groups, expected):
+    p = plan(devices, groups)
+    assert p.size == expected
+    assert p.owners == ((None,) * len(groups) if expected == devices else (0,) * len(groups))
 
 
-def test_several_processes_keep_one_mesh():
-    assert slice_size(8, [[3]] * 8, processes=2) == 8
+def test_several_processes_train_their_own_groups():
+    # Table 6 on 8 hosts of 8 GPUs: one set per host (its 8 GPUs), not every set on all 64 one after another
+    p = plan(8, [[3]] * 8, processes=8)
+    assert p.size == 8 and sorted(p.owners) == list(range(8))
+    # 2 processes of 2 devices, 4 groups of 1 run: one group per device, two per process
+    p = plan(2, [[1]] * 4, processes=2)
+    assert p.size == 1 and sorted(p.owners) == [0, 0, 1, 1]
+    # one group of 6 runs: split over all 4 devices of both processes (2 units) rather than 2 of them (3)
+    assert plan(2, [[6]], processes=2) == Plan(4, (None,))
+
+
+def test_schedule_matches_the_makespan():
+    groups = [[4], [1], [1], [1], [1]]
+    slots = schedule(groups, 2, 1)
+    load = [sum(group_units(g, 1) for g, k in zip(groups, slots) if k == s) for s in (0, 1)]
+    assert max(load) == makespan(groups, 2, 1) == 4
 
 
 def test_makespan_puts_long_groups_first():
