@@ -75,20 +75,26 @@ def test_sweep_on_four_devices_equals_one_device(one_device, tmp_path):
     assert_same_outputs(one, tmp_path / "four", devices=4, padding=2)
 
 
-def test_sweep_over_two_processes_equals_one_device(one_device, tmp_path):
-    name, data_dir, one = one_device
+def _two_process_sweep(name, data_dir, outs: list[Path], args: list[str]) -> list[tuple[str, str]]:
+    """Two sweep processes of 2 devices joined by --coordinator (process i writes to outs[i]); (stdout, stderr)."""
     with socket.socket() as s:  # a free port for the coordinator
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    out = tmp_path / "two"
     procs = [subprocess.Popen([sys.executable, "-m", "eri_jax.sweep", "--dataset", name, "--data-dir", str(data_dir),
-                               "--out", str(out), *ARGS, "--coordinator", f"127.0.0.1:{port}",
+                               "--out", str(outs[i]), *args, "--coordinator", f"127.0.0.1:{port}",
                                "--num-processes", "2", "--process-id", str(i)],
                               cwd=REPO, env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
     results = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, results):
         assert p.returncode == 0, err[-3000:]
+    return results
+
+
+def test_sweep_over_two_processes_equals_one_device(one_device, tmp_path):
+    name, data_dir, one = one_device
+    out = tmp_path / "two"
+    results = _two_process_sweep(name, data_dir, [out, out], ARGS)
     assert "4 devices on 2 hosts (cpu)" in results[0][1]
     assert "Sweep" in results[0][0] and "Sweep" not in results[1][0]  # process 0 writes and prints the tables
     assert_same_outputs(one, out, devices=4, padding=2)
@@ -147,16 +153,6 @@ def test_two_processes_train_their_own_groups_and_share_the_results(slices_one_d
     """The same 4 groups over two processes of 2 devices: each trains two groups on its own devices; the
     results reach process 0 over the devices (no shared folder needed: each writes to its own --out)."""
     name, data_dir, one = slices_one_device
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    procs = [subprocess.Popen([sys.executable, "-m", "eri_jax.sweep", "--dataset", name, "--data-dir", str(data_dir),
-                               "--out", str(tmp_path / f"p{i}"), *SLICE_ARGS, "--coordinator", f"127.0.0.1:{port}",
-                               "--num-processes", "2", "--process-id", str(i)],
-                              cwd=REPO, env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(2)]
-    results = [p.communicate(timeout=300) for p in procs]
-    for p, (_, err) in zip(procs, results):
-        assert p.returncode == 0, err[-3000:]
+    _two_process_sweep(name, data_dir, [tmp_path / "p0", tmp_path / "p1"], SLICE_ARGS)
     assert not (tmp_path / "p1").exists()  # process 1 wrote nothing
     assert_same_groups(one, tmp_path / "p0")
