@@ -8,6 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach for a hub
 
 import pytest
 
+from eri_jax.query.compare import main as compare_main
 from tests.eri_jax import test_query_run as query_run
 from tfds_hume.records import HUME_EMOTIONS
 
@@ -81,11 +82,19 @@ def test_few_shot_omni_shows_train_clips_with_their_audio_and_scores(demo, seen)
     assert meta["shots"]["answers"] == answers and meta["n_shots"] == 2
     assert meta["cache_folder"] != _meta(demo, "query-omni")["cache_folder"] and meta["answered_now"] == 2
     # Every row: two example turns answered with the examples' labels, then the asked clip; 3 clips each heard.
+    assert seen and sum(c["rows"] for c in seen) == 2
     for call in seen:
         assert call["audios"] == call["videos"] == 3 * call["rows"]
         for text in call["texts"]:
             assert text.count("<|im_start|>user") == 3 and text.count("<|im_start|>assistant") == 3
             assert text.index(answers[0]) < text.index(answers[1]) < text.rindex("<|im_start|>user")
+    # Side by side with zero-shot (cached when the zero-shot test ran first).
+    assert _query(demo) == 0
+    out = demo["runs"] / "compare.md"
+    assert compare_main([str(demo["runs"] / "query-omni"), str(demo["runs"] / "query-omni-2shot"),
+                         "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| query-omni | omni (av) | 0 |" in text and "| query-omni-2shot | omni (av) | 2 |" in text
 
 
 def test_frames_only_is_its_own_run_and_cache(demo, seen):
