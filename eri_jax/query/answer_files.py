@@ -23,6 +23,8 @@ from eri_jax.evaluation.files import write_evaluation
 from eri_jax.query.scores import FILL_TRAIN_MEAN, answer_stats, fill_missing, parse_answers
 from eri_jax.result_files import atomic_path, json_safe, write_json, write_text
 
+OMNI_INPUT_WORDS = {"av": "frames + audio", "v": "frames only", "a": "audio only"}
+
 
 @dataclasses.dataclass
 class QueryAnswers:
@@ -67,7 +69,9 @@ def stats_markdown(stats: dict[str, Any]) -> str:
     tags = [t for t, on in (("synthetic data", meta.get("synthetic")),
                             ("randomly initialised models", meta.get("random_weights"))) if on]
     lines = [f"# Zero-shot querying, {split} split" + (f" ({', '.join(tags)})" if tags else ""), ""]
-    lines.append(f"- chat model: {meta.get('chat_model')} ({meta.get('model_id')})")
+    lines.append(f"- chat model: {meta.get('chat_model')} ({meta.get('model_id')})"
+                 + (f"; given {OMNI_INPUT_WORDS.get(meta['omni_input'], meta['omni_input'])}"
+                    if meta.get("omni_input") else ""))
     lines.append(f"- dataset: {meta.get('dataset')}; answers "
                  + ("stored in the dataset" if meta.get("answers_from") == "dataset" else "asked now"))
     lines.append(f"- prompt: \"{meta.get('prompt')}\"")

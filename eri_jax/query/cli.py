@@ -1,9 +1,10 @@
 """`python -m eri_jax.query`: the zero-shot querying baseline, evaluated like every other run.
 
     python -m eri_jax.query [--split dev] [--dataset hume_reaction/full] [--data-dir D]    # stored answers
-    python -m eri_jax.query --run --models tiny|real [--chat-model vllava|qwen2vl|llava] [--model-id ID|PATH]
+    python -m eri_jax.query --run --models tiny|real [--chat-model vllava|qwen2vl|llava|omni] [--model-id ID|PATH]
                             [--prompt P] [--max-new-tokens N] [--batch-size B] [--cache-dir C] [--data-root R]
-                            [--shots K [--shot-seed S]]    # K labelled train clips first (qwen2vl)
+                            [--shots K [--shot-seed S]]    # K labelled train clips first (qwen2vl, omni)
+                            [--omni-input av|v|a]          # omni: frames + audio (default), frames, audio
 
 Answers come from the dataset's `query_answer` feature (`--from-dataset`, the default) or from a chat
 model asked now (`--run`; cached and resumable like `python -m extract`). On a dataset without stored
@@ -31,9 +32,10 @@ from eri_jax.query.run import DEFAULT_DATASET
 from eri_jax.query.scores import FILL_TRAIN_MEAN, train_mean_fill
 from tfds_hume.cli_errors import cli_main
 
-CHAT_MODELS = ("vllava", "qwen2vl", "llava")  # = extract.extractors.query.CHAT_KINDS (kept here for a fast --help)
+CHAT_MODELS = ("vllava", "qwen2vl", "llava", "omni")  # = extract.extractors.query.CHAT_KINDS (a fast --help)
+OMNI_INPUTS = ("av", "v", "a")  # = extract.extractors.query.OMNI_INPUTS
 RUN_ONLY = ("chat_model", "models", "model_id", "prompt", "max_new_tokens", "batch_size", "device", "cache_dir",
-            "data_root", "workers", "shots", "shot_seed")
+            "data_root", "workers", "shots", "shot_seed", "omni_input")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -70,9 +72,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=None, help="threads decoding ahead of the model (default 2)")
     r.add_argument("--shots", type=int, default=None, metavar="K",
                    help="few-shot: show K labelled train clips (video + their scores) as earlier turns before each "
-                        "clip (default 0; qwen2vl only: Video-LLaVA and LLaVA take one video per conversation)")
+                        "clip (default 0; qwen2vl and omni: Video-LLaVA and LLaVA take one video per conversation)")
     r.add_argument("--shot-seed", type=int, default=None, metavar="S",
                    help="seed of the draw of the K train examples (default 0; the same examples for every clip)")
+    r.add_argument("--omni-input", choices=OMNI_INPUTS, default=None,
+                   help="what --chat-model omni is given: av = the 8 frames and the clip's own audio (default: it "
+                        "hears the subject, which Video-LLaVA never does), v = frames only, a = audio only")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -119,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, cache_dir=args.cache_dir,
             data_root=args.data_root, workers=2 if args.workers is None else args.workers,
             progress=not args.no_progress, shots=args.shots or 0,
-            shot_seed=0 if args.shot_seed is None else args.shot_seed)
+            shot_seed=0 if args.shot_seed is None else args.shot_seed, omni_input=args.omni_input)
     else:
         qa = qrun.answers_from_dataset(args.split, dataset=args.dataset, data_dir=args.data_dir)
     if constant is None:
@@ -127,7 +132,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         fill, method = np.full(len(qa.emotions), constant), repr(constant)
     k = (qa.meta.get("shots") or {}).get("k") or 0
-    name = args.run_name or f"query-{qa.meta['chat_model']}" + (f"-{k}shot" if k else "")
+    variant = qa.meta.get("omni_input")
+    name = args.run_name or (f"query-{qa.meta['chat_model']}" + (f"-{variant}" if variant not in (None, "av") else "")
+                             + (f"-{k}shot" if k else ""))
     run_dir = Path(args.runs_dir) / name
     metrics, stats = evaluate_answers(run_dir, qa, fill=fill, fill_method=method, meta={**qa.meta, "run": name})
     print(_summary(name, metrics, stats, run_dir))

@@ -3,8 +3,9 @@
     python -m eri_jax.query.compare runs/query-qwen2vl runs/query-qwen2vl-3shot [--split dev] [--out FILE]
 
 Reads each run's metrics_<split>.json and query_stats_<split>.json and prints one Markdown table of the
-runs (chat model, shots, mean Pearson, how many answers gave all / some / no scores) and one per emotion
-(Pearson r, and the most frequent value with its share of answers: the degeneracy). `--out` also writes it.
+runs (chat model, with Qwen2.5-Omni's input in brackets, shots, mean Pearson, how many answers gave all /
+some / no scores) and one per emotion (Pearson r, and the most frequent value with its share of answers:
+the degeneracy). `--out` also writes it.
 """
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def compare(runs: Sequence[str | Path], split: str = "dev") -> str:
     for name, metrics, stats in loaded:
         meta = stats["meta"]
         k = (meta.get("shots") or {}).get("k") or 0
-        lines.append(f"| {name} | {meta.get('chat_model')} | {k} | {_num(metrics.get('mean_pearson'))} | "
+        chat = meta.get("chat_model") + (f" ({meta['omni_input']})" if meta.get("omni_input") else "")
+        lines.append(f"| {name} | {chat} | {k} | {_num(metrics.get('mean_pearson'))} | "
                      f"{stats['with_all_scores']} | {stats['with_some_scores']} | {stats['with_no_score']} | "
                      f"{stats['no_answer']} |")
     emotions = list(loaded[0][2]["per_emotion"])

@@ -107,12 +107,14 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
                        device: str | None = None, prompt: str | None = None, max_new_tokens: int | None = None,
                        batch_size: int | None = None, cache_dir: str | os.PathLike | None = None,
                        data_root: str | os.PathLike | None = None, workers: int = 0,
-                       progress: bool = True, shots: int = 0, shot_seed: int = 0) -> QueryAnswers:
+                       progress: bool = True, shots: int = 0, shot_seed: int = 0,
+                       omni_input: str | None = None) -> QueryAnswers:
     """Ask `chat_model` (a kind of `extract.models.KINDS` with querying support) about every clip of the split.
 
     models: "real" (a hub id / local folder, `model_id` or the kind's default) or "tiny" (random
     miniature, offline). max_new_tokens / batch_size default to extraction's (128 real, 16 tiny; 4 videos).
-    shots: K labelled train clips shown first (`eri_jax.query.shots`, drawn with `shot_seed`; Qwen2-VL only).
+    shots: K labelled train clips shown first (`eri_jax.query.shots`, drawn with `shot_seed`; Qwen2-VL and
+    Qwen2.5-Omni). omni_input: what Qwen2.5-Omni is given, "av" (frames + audio, default), "v" or "a".
     """
     # deferred: imports tensorflow_datasets; extract imports torch
     from eri_jax.inputs.dataset import dataset_meta, load_split
@@ -121,10 +123,15 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
     from extract.extractors import run_extractor
     from extract.extractors.model_choice import ModelRequest, resolve_models
     from extract.extractors.model_pool import ModelPool
-    from extract.extractors.query import CHAT_KINDS, FEW_SHOT_KINDS, QUERY_PROMPT, make_query_extractor
+    from extract.extractors.query import CHAT_KINDS, FEW_SHOT_KINDS, OMNI_INPUTS, QUERY_PROMPT, make_query_extractor
 
     if chat_model not in CHAT_KINDS:
         raise ValueError(f"--chat-model {chat_model!r} has no querying support; choose one of {list(CHAT_KINDS)}")
+    if omni_input is not None and chat_model != "omni":
+        raise ValueError(f"--omni-input applies to --chat-model omni only, not {chat_model}")
+    if chat_model == "omni" and (omni_input or "av") not in OMNI_INPUTS:
+        raise ValueError(f"--omni-input {omni_input!r}: choose one of {', '.join(OMNI_INPUTS)}")
+    omni_input = (omni_input or "av") if chat_model == "omni" else None
     if shots and chat_model not in FEW_SHOT_KINDS:
         raise ValueError(f"--shots {shots}: --chat-model {chat_model} takes one video per conversation; models that "
                          f"can take the examples: {', '.join(FEW_SHOT_KINDS)}")
@@ -143,7 +150,7 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
               {"data_root": str(root.resolve()), "layout": layout})
     features_dir = dataset_features_dir(cache_dir, dmeta.dataset, source)
     examples = _shot_examples(shots, shot_seed, dataset, data_dir, notes, data_root, list(dmeta.emotions),
-                              cache_dir, chat_model) if shots else []
+                              cache_dir, chat_model, omni_input) if shots else []
 
     request = ModelRequest(mode=models, names={chat_model: model_id} if model_id else {}, device=device,
                            flags={chat_model: "--model-id"})  # errors name this command's flag
@@ -152,7 +159,8 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
     default_tokens = TINY_MAX_NEW_TOKENS if models == "tiny" else MAX_NEW_TOKENS
     extractor = make_query_extractor(chat_model, pool, prompt=prompt or QUERY_PROMPT,
                                      max_new_tokens=max_new_tokens or default_tokens,
-                                     videos_per_batch=batch_size or BATCH_DEFAULTS["vllava"], shots=examples)
+                                     videos_per_batch=batch_size or BATCH_DEFAULTS["vllava"], shots=examples,
+                                     omni_input=omni_input)
     try:
         summary, cache = run_extractor(extractor, clips, features_dir, probe=ProbeCache(cache_dir), progress=progress,
                                        workers=workers)
@@ -165,12 +173,13 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
         path = cache.files(cid).get(QUERY_KEY)
         if path is None:
             answers.append(None)
-            no_answer[cid] = failed.get(cid, "no answer in the cache")
+            no_answer[cid] = failed.get(cid) or cache.missing(cid).get(QUERY_KEY) or "no answer in the cache"
         else:
             answers.append(str(load_value(path, spec)[0]))
     meta = {**_base_meta(dataset, dmeta), **_spec_meta(spec), "answers_from": "model",
             "cache_folder": str(cache.folder), "device": pool.device,
-            "answered_now": summary.done, "answers_cached": summary.cached,
+            "answered_now": summary.done, "answers_cached": summary.cached, "n_shots": shots,
+            **({"omni_input": omni_input} if omni_input else {}),
             "shots": {"k": shots, "seed": shot_seed if shots else None, "rule": SHOT_RULE if shots else None,
                       "from_split": "train" if shots else None, "ids": [cid for cid, _, _ in examples],
                       "answers": [a for _, _, a in examples]}}
@@ -179,15 +188,16 @@ def answers_from_model(split: str, *, dataset: str = DEFAULT_DATASET, data_dir: 
 
 
 def _shot_examples(k: int, seed: int, dataset: str, data_dir, notes: dict[str, Any], data_root, emotions: list[str],
-                   cache_dir: Path, chat_model: str) -> list[tuple[str, np.ndarray, str]]:
-    """(clip id, frames, answer) of the K train examples (`eri_jax.query.shots`), decoded like the asked clips."""
+                   cache_dir: Path, chat_model: str, omni_input: str | None) -> list[tuple[str, Any, str]]:
+    """(clip id, frames | AVClip, answer) of the K train examples (`eri_jax.query.shots`), decoded like the
+    asked clips (Qwen2.5-Omni: with their audio unless it is given frames only)."""
     # deferred: imports tensorflow_datasets; extract imports torch
     from eri_jax.inputs.dataset import load_split
     from extract.cache import ProbeCache
     from extract.errors import ClipError
     from extract.extractors.base import Media
     from extract.extractors.frames import clip_frames
-    from extract.extractors.query import VIDEO_FRAMES
+    from extract.extractors.query import VIDEO_FRAMES, omni_media
 
     train = load_split("train", [], dataset, data_dir)
     rows = choose_shots(train.labels, k, seed)
@@ -196,8 +206,14 @@ def _shot_examples(k: int, seed: int, dataset: str, data_dir, notes: dict[str, A
     out = []
     for i, clip in zip(rows, clips):
         try:
-            frames = clip_frames(clip, media, VIDEO_FRAMES, f"{chat_model}_query")
+            if chat_model == "omni":
+                shown, why = omni_media(clip, media, omni_input, VIDEO_FRAMES)
+                if why is not None:
+                    raise ValueError(f"few-shot example {clip.id}: no audio for the model to hear ({why}); pick "
+                                     "others with --shot-seed, or --omni-input v")
+            else:
+                shown = clip_frames(clip, media, VIDEO_FRAMES, f"{chat_model}_query")
         except ClipError as err:
             raise ValueError(f"few-shot example {clip.id}: {err}; pick others with --shot-seed") from None
-        out.append((clip.id, frames, shot_answer(train.labels[i], emotions)))
+        out.append((clip.id, shown, shot_answer(train.labels[i], emotions)))
     return out

@@ -20,7 +20,7 @@ import numpy as np
 from eri_jax.evaluation import stats
 from eri_jax.report import fusion
 from eri_jax.report.labels import DatasetLabels
-from eri_jax.report.runs import Run, find_runs, group_settings, matches, read_predictions
+from eri_jax.report.runs import Run, _read_json, find_runs, group_settings, matches, read_predictions
 
 # Runs score in float32 on the device (sweeps) or float64 on the host: agree to 1e-5, not bit for bit.
 RECORDED_TOL = 1e-5
@@ -75,6 +75,28 @@ class Row:
         })
         out.update(self.extra)
         return out
+
+
+def query_summary(run: Run, split: str) -> dict[str, Any] | None:
+    """A query run's answer counts and degeneracy (its query_stats_<split>.json), None for other runs: per
+    emotion the most frequent parsed value and its share of all answers, and the emotion where that share
+    is largest (the paper saw 0.4 for Anxiety in 52 % of the answers)."""
+    path = run.path / f"query_stats_{split}.json"
+    if not path.is_file():
+        return None
+    stats = _read_json(path)
+    try:
+        per = {e: {"most_frequent": s["most_frequent"], "share_of_answers": s["share_of_answers"]}
+               for e, s in stats["per_emotion"].items()}
+        out = {k: stats[k] for k in ("answers", "with_all_scores", "with_some_scores", "with_no_score", "no_answer")}
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a query run's stats (no {e})") from None
+    shares = {e: v["share_of_answers"] for e, v in per.items() if v["share_of_answers"] is not None}
+    top = max(shares, key=shares.get) if shares else None
+    meta = stats.get("meta") or {}
+    return {**out, "chat_model": meta.get("chat_model"), "shots": (meta.get("shots") or {}).get("k") or 0,
+            "omni_input": meta.get("omni_input"), "per_emotion": per,
+            "most_degenerate": None if top is None else {"emotion": top, **per[top]}}
 
 
 def _num(v) -> float | None:
@@ -142,8 +164,12 @@ class Collector:
             return Row(key, label, "ambiguous", f"runs of {len(settings)} settings match ({', '.join(settings)}); "
                                                "narrow this row's runs/where in a --rows file")
         setting, runs = next(iter(settings.items()))
-        return self._score(Row(key, label, "ok", setting=setting, runs=list(runs)),
-                           [self._predictions(r, self.split) for r in runs], check=True)
+        row = self._score(Row(key, label, "ok", setting=setting, runs=list(runs)),
+                          [self._predictions(r, self.split) for r in runs], check=True)
+        query = query_summary(runs[0], self.split)
+        if row.ok and query is not None:
+            row.extra["query"] = query
+        return row
 
     def _score(self, row: Row, preds: list[tuple[list[str], np.ndarray]], *, check: bool) -> Row:
         """Fill the ok row's numbers from each run's (ids, predictions)."""

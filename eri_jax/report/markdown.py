@@ -114,6 +114,25 @@ def _fusion_notes(report: dict) -> list[str]:
     return lines
 
 
+def _query_notes(report: dict) -> list[str]:
+    """Querying rows: how many answers gave scores, and how degenerate the parsed scores are."""
+    rows = [r for r in report["table3"] if r["status"] == "ok" and r.get("query")]
+    if not rows:
+        return []
+    lines = ["Querying rows: answers giving all / some / no scores, and the degeneracy (the most frequent parsed "
+             "value and its share of all answers, for the emotion where that share is largest; `none parsed`: "
+             "no score was found in any answer, every score is the fill value):", "",
+             "| Method | Shots | Answers | All | Some | None | No answer | Most frequent value |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        q, top = r["query"], r["query"]["most_degenerate"]
+        shown = "none parsed" if top is None else \
+            f"{top['emotion']}: {top['most_frequent']:g} in {100 * top['share_of_answers']:.1f} %"
+        lines.append(f"| {r['label']} | {q['shots']} | {q['answers']} | {q['with_all_scores']} | "
+                     f"{q['with_some_scores']} | {q['with_no_score']} | {q['no_answer']} | {shown} |")
+    return lines + [""]
+
+
 def _table5(report: dict) -> list[str]:
     t = report["table5"]
     cols = t["columns"]
@@ -180,7 +199,7 @@ def render(report: dict[str, Any]) -> str:
     tag = _tag(report)
     lines = _intro(report) + _table2(report) + _figure1(report)
     lines += [f"## Table 3: mean Pearson r on the {report['split']} split{tag}", ""]
-    lines += _method_table(report["table3"], "Method", ci) + [""] + _fusion_notes(report)
+    lines += _method_table(report["table3"], "Method", ci) + [""] + _fusion_notes(report) + _query_notes(report)
     lines += [f"## Table 4: probe activations{tag}", ""]
     lines += _method_table(report["table4"], "Activation", ci) + [""]
     lines += _table5(report)

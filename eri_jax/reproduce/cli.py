@@ -11,11 +11,14 @@ vggface2, ViPER-V, ViPER-VATF with CLIP / Video-LLaVA p1 / p2 / LLaVA per-frame 
 vllava_emb_p1 / p2), train-split predictions of the two ViPER runs the late-fusion row fuses
 (in-sample with `python -m eri_jax.evaluate --split train`, out-of-fold with `python -m eri_jax.crossfit
 --folds K`, which the report fits the weights on) and the querying baseline (`python -m eri_jax.query
---from-dataset`); (3) the Table 4 and Table 6 sweeps (`python -m eri_jax.sweep`); (4) the report
-(`python -m eri_jax.report`). Each step is printed with its command and wall time; a failing step stops
-the run with its command and exit code. Rerunning resumes: finished steps are skipped (plan.py says
-how each one knows), extraction always runs but reads its feature cache. At the end: where the report
-is, a timing table, and `<runs-dir>/report/timings.json`.
+--from-dataset`); beyond the paper (`--beyond-paper`, the demo's default), the extraction adds
+Qwen2.5-Omni, a probe on `omni_av_emb_p2` and ViPER-VATF with T = `omni_av_p2` train, and Omni is asked on
+dev zero-shot and with 3 train clips shown first (`python -m eri_jax.query --run --chat-model omni`);
+(3) the Table 4 and Table 6 sweeps (`python -m eri_jax.sweep`); (4) the report (`python -m eri_jax.report`).
+Each step is printed with its command and wall time; a failing step stops the run with its command and
+exit code. Rerunning resumes: finished steps are skipped (plan.py says how each one knows), extraction
+always runs but reads its feature cache. At the end: where the report is, a timing table, and
+`<runs-dir>/report/timings.json`.
 
 Demo timing: measured on 2 shared CPU cores, see the project README. Real data: the whole run was never
 timed (the data is not available to us); per-stage GPU figures (extraction throughput, train step,
@@ -74,6 +77,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=None, metavar="K",
                    help="folds of the cross-fitted train predictions late fusion is fit on "
                         f"(default {DEFAULT_DEMO_FOLDS} for the demo, {DEFAULT_FOLDS} for real data)")
+    p.add_argument("--beyond-paper", action=argparse.BooleanOptionalAction, default=None,
+                   help="also the rows beyond the paper: Qwen2.5-Omni features (frames + audio) in the probe and "
+                        "ViPER's T slot, Omni querying zero-shot and 3-shot (default: on for the demo, off with "
+                        "--data-root, where Omni runs three times per clip)")
     p.add_argument("--progress", action="store_true", help="show the steps' progress bars (default: off)")
     p.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     return p
@@ -108,7 +115,7 @@ def options(args: argparse.Namespace) -> Options:
                    seeds=_seeds(args.seeds, "--seeds"), sweep_seeds=sweep_seeds,
                    clips_per_split=args.clips_per_split, epochs=args.epochs, sweep_epochs=args.sweep_epochs,
                    folds=args.folds, no_progress=not args.progress, models=args.models,
-                   preset_name=args.preset)
+                   preset_name=args.preset, beyond=args.beyond_paper)
 
 
 def identity(o: Options) -> dict:

@@ -10,7 +10,8 @@ Demo (synthetic set, `--models tiny`, demo presets) and real data (`--models rea
 run the same steps; only the extraction flags, presets and the sweeps' inputs differ (the paper
 presets of `eri_jax.sweep --table` already read `vllava_emb_p2` / `vllava_p2`; the demo ones are told).
 A data root with `--models tiny` (demo presets unless `--preset paper`) runs a real dataset's formats
-through every step on a CPU, with random-weight features.
+through every step on a CPU, with random-weight features. Steps beyond the paper (`BEYOND_*`, few-shot
+querying) are in the demo's plan and opt-in on real data (`Options.beyond`).
 """
 from __future__ import annotations
 
@@ -52,6 +53,20 @@ TRAINED = (
      {"model": "viper", "modalities": "VATF", "text_source": "llava_frames"}),
 )
 FUSION_STEMS = ("viper-VATF-clip", "viper-VATF-vllava_p2")
+
+# Beyond the paper (`Options.beyond_paper`: the demo's default, opt-in on real data, where Qwen2.5-Omni runs
+# three times per clip): Omni's features in the probe and ViPER's T slot, rows beside Video-LLaVA's, and
+# querying Omni (frames + audio) zero-shot and with 3 train clips shown first.
+BEYOND_TRAINED = (
+    ("probe-omni_av_emb_p2", "probe", ["--features", "omni_av_emb_p2"],
+     {"model": "probe", "features": ["omni_av_emb_p2"]}),
+    ("viper-VATF-omni_av_p2", "viper", ["--modalities", "VATF", "--text-source", "omni_av_p2"],
+     {"model": "viper", "modalities": "VATF", "text_source": "omni_av_p2"}),
+)
+# `--config full`'s extractors plus the opt-in `omni` (extract.configs; --extractors replaces the list, so all).
+BEYOND_EXTRACTORS = "pixels,shipped,vit,wavlm,clip_text,vllava,vllava_query,llava,omni"
+QUERY_SHOTS = (0, 3)  # few-shot querying rows: K = 0 and K = 3, Qwen2.5-Omni hearing the clips
+SHOT_SEED = 0
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "elu")  # = models.probe.ACTIVATION_NAMES
 TABLE6_SETS = ("V", "V+A", "V+T", "V+F", "V+A+T", "V+T+F", "V+A+F", "V+A+T+F")  # = sweep.grid.TABLE6_SETS
 
@@ -98,6 +113,7 @@ class Options:
     no_progress: bool = True
     models: str | None = None  # extraction models, tiny | real; None: tiny for the demo, real for a data root
     preset_name: str | None = None  # training presets, demo | paper; None: demo with tiny models, else paper
+    beyond: bool | None = None  # the steps beyond the paper (BEYOND_*); None: on for the demo, off on real data
 
     @property
     def demo(self) -> bool:
@@ -110,6 +126,10 @@ class Options:
     @property
     def preset(self) -> str:
         return self.preset_name or ("demo" if self.model_mode == "tiny" else "paper")
+
+    @property
+    def beyond_paper(self) -> bool:
+        return self.demo if self.beyond is None else self.beyond
 
     @property
     def crossfit_folds(self) -> int:
@@ -136,6 +156,8 @@ def extract_step(o: Options) -> Step:
         args += ["--data-root", str(o.data_root)]
     if o.cache_dir is not None:
         args += ["--cache-dir", str(o.cache_dir)]
+    if o.beyond_paper:
+        args += ["--extractors", BEYOND_EXTRACTORS]
     args += _common(o) + _progress(o)
     return Step("extract", "extract", tuple(args),
                 resume="always runs: its per-extractor feature cache makes a rerun read features, not compute them")
@@ -144,7 +166,7 @@ def extract_step(o: Options) -> Step:
 def train_steps(o: Options) -> list[Step]:
     steps = []
     for seed in o.seeds:
-        for stem, model, inputs, attrs in TRAINED:
+        for stem, model, inputs, attrs in TRAINED + (BEYOND_TRAINED if o.beyond_paper else ()):
             name = f"{stem}-s{seed}"
             args = ["--model", model, "--preset", o.preset, "--dataset", DATASET, *inputs, "--seed", str(seed),
                     "--run-name", name, "--runs-dir", str(o.runs_dir), "--workdir", str(o.workdir)]
@@ -188,6 +210,24 @@ def query_step(o: Options) -> Step:
     return Step(f"query {name}", "eri_jax.query", tuple(args), done=(o.runs_dir / name / "metrics_dev.json",),
                 runs=(PlannedRun(name, {"model": "query", "chat_model": "vllava", "dataset": DATASET}),),
                 resume="skipped when metrics_dev.json is there (the answers themselves come from extraction)")
+
+
+def few_shot_query_steps(o: Options) -> list[Step]:
+    """Qwen2.5-Omni (frames + audio) asked on dev now, K = 0 and K = 3 (`eri_jax.query --run`), beyond the paper."""
+    if not o.beyond_paper:
+        return []
+    steps = []
+    for k in QUERY_SHOTS:
+        name = "query-omni" + (f"-{k}shot" if k else "")
+        args = ["--run", "--chat-model", "omni", "--models", o.model_mode, "--split", "dev", "--dataset", DATASET,
+                "--runs-dir", str(o.runs_dir), "--run-name", name]
+        args += ["--shots", str(k), "--shot-seed", str(SHOT_SEED)] if k else []
+        args += (["--cache-dir", str(o.cache_dir)] if o.cache_dir is not None else []) + _common(o) + _progress(o)
+        steps.append(Step(f"query {name}", "eri_jax.query", tuple(args), done=(o.runs_dir / name / "metrics_dev.json",),
+                          runs=(PlannedRun(name, {"model": "query", "chat_model": "omni", "n_shots": k,
+                                                  "omni_input": "av", "dataset": DATASET}),),
+                          resume="skipped when metrics_dev.json is there; answers are cached per clip"))
+    return steps
 
 
 def _seeds_arg(seeds: tuple[int, ...]) -> str:
@@ -252,10 +292,10 @@ def explain_step(o: Options) -> Step:
 
 
 def build_plan(o: Options) -> list[Step]:
-    """Every step in order: extract, Table 3 runs, explanations, train predictions for fusion, querying, sweeps,
-    report."""
-    return [extract_step(o), *train_steps(o), explain_step(o), *fusion_steps(o), query_step(o), *sweep_steps(o),
-            report_step(o)]
+    """Every step in order: extract, Table 3 runs, explanations, train predictions for fusion, querying (few-shot
+    beyond the paper), sweeps, report."""
+    return [extract_step(o), *train_steps(o), explain_step(o), *fusion_steps(o), query_step(o),
+            *few_shot_query_steps(o), *sweep_steps(o), report_step(o)]
 
 
 def planned_runs(plan: list[Step]) -> list[PlannedRun]:

@@ -14,11 +14,18 @@ same inputs from the image processor (video patches, as `QwenChatProcessor` does
   "av" (the processor's `use_audio_in_video`) `<|vision_bos|><|audio_bos|>` then video and audio
   placeholders interleaved in 2 s chunks of the time axis (25 position ids per second) `<|audio_eos|>
   <|vision_eos|>`, and `use_audio_in_video=True` for the model's position ids.
+
+Few-shot (`with_shots`, the querying baseline): K earlier user/assistant turns, each an example clip (in
+the same variant) asked the same prompt and answered with the given text, precede the asked clip's turn.
+Row i's clips are then the K shots and its own, in that order, in every input (video patches and grids,
+seconds per grid, audio features and masks), and the thinker places them one after the other in time,
+as it does for several videos in one conversation.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -28,8 +35,10 @@ from .qwen_chat import QwenChatProcessor, video_pixel_limits
 # Qwen2.5-Omni's default system prompt (its chat template's and model card's).
 OMNI_SYSTEM = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving "
                "auditory and visual inputs, as well as generating text and speech.")
-OMNI_CHAT_FORMAT = ("<|im_start|>system\n" + OMNI_SYSTEM + "<|im_end|>\n<|im_start|>user\n{media}{prompt}<|im_end|>\n"
-                    "<|im_start|>assistant\n")
+OMNI_SYSTEM_TURN = "<|im_start|>system\n" + OMNI_SYSTEM + "<|im_end|>\n"
+OMNI_USER_TURN = "<|im_start|>user\n{media}{prompt}<|im_end|>\n<|im_start|>assistant\n"
+OMNI_CHAT_FORMAT = OMNI_SYSTEM_TURN + OMNI_USER_TURN
+OMNI_TURN_END = "<|im_end|>\n"  # closes an assistant turn (an earlier answer)
 VARIANTS = ("v", "a", "av")
 SAMPLE_RATE = 16000
 MAX_AUDIO_SECONDS = 30  # WhisperFeatureExtractor's window; the processor pads (and cuts) every clip to it
@@ -73,6 +82,7 @@ class OmniChatProcessor(QwenChatProcessor):
     chat_format: str = OMNI_CHAT_FORMAT
     media_token: str = TOKENS["video"]
     token_types: bool = False  # the thinker derives its 3-D positions from the placeholders themselves
+    shot_clips: tuple = ()  # few-shot (`with_shots`): the example clips, before each row's own
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -100,13 +110,31 @@ class OmniChatProcessor(QwenChatProcessor):
     def with_variant(self, variant: str) -> "OmniChatProcessor":
         return dataclasses.replace(self, variant=variant)
 
+    def with_shots(self, shots: Sequence[tuple[AVClip, str]]) -> "OmniChatProcessor":
+        """This processor with K earlier turns before every prompt: each an example clip asked the same prompt,
+        answered with the given text (module docstring)."""
+        if self.chat_format != OMNI_CHAT_FORMAT:
+            raise ValueError("few-shot turns are built for Qwen2.5-Omni's chat format only")
+        clips = tuple(clip for clip, _ in shots)
+        if clips:
+            self._media_only(clips)  # a bad example fails here, once, not in every batch
+        return dataclasses.replace(self, shot_clips=clips, shot_answers=tuple(str(a) for _, a in shots))
+
     def format(self, prompt: str) -> str:
+        """The chat text for one user prompt, ending where the assistant's answer starts (after any shots)."""
         media = {"v": "<|vision_bos|><|VIDEO|><|vision_eos|>", "a": "<|audio_bos|><|AUDIO|><|audio_eos|>",
                  "av": "<|vision_bos|><|VIDEO|><|vision_eos|>"}[self.variant]
-        return self.chat_format.format(media=media, prompt=prompt)
+        if not self.shot_answers:
+            return self.chat_format.format(media=media, prompt=prompt)
+        turn = OMNI_USER_TURN.format(media=media, prompt=prompt)
+        return OMNI_SYSTEM_TURN + "".join(turn + a + OMNI_TURN_END for a in self.shot_answers) + turn
 
     def media_inputs(self, media: list[AVClip]) -> dict[str, torch.Tensor]:
-        """Video inputs ("v", "av") and audio inputs ("a", "av") for a batch of clips."""
+        """Video inputs ("v", "av") and audio inputs ("a", "av") for a batch of clips (each after the shots)."""
+        return self._media_only([c for clip in media for c in (*self.shot_clips, clip)])
+
+    def _media_only(self, media: Sequence[AVClip]) -> dict[str, torch.Tensor]:
+        """The inputs of exactly these clips, in order."""
         out: dict[str, torch.Tensor] = {}
         if self.variant != "a":
             frames = [clip.frames for clip in media]
@@ -125,7 +153,7 @@ class OmniChatProcessor(QwenChatProcessor):
         return out
 
     def _placeholders(self, media_in: dict, row: int) -> str:
-        """The placeholder text that stands for clip `row` (see the module docstring)."""
+        """The placeholder text that stands for clip `row` of the inputs (see the module docstring)."""
         n_audio = audio_tokens(int(media_in["feature_attention_mask"][row].sum())) if self.variant != "v" else 0
         if self.variant == "a":
             return TOKENS["audio"] * n_audio
@@ -148,11 +176,19 @@ class OmniChatProcessor(QwenChatProcessor):
 
     def text_inputs(self, media_inputs: dict, prompts: list[str]) -> dict[str, torch.Tensor]:
         """`input_ids`, `attention_mask` (left-padded) and, for "av", `use_audio_in_video`."""
-        rows = len(media_inputs.get("video_grid_thw", media_inputs.get("feature_attention_mask")))
+        per_row = len(self.shot_clips) + 1
+        rows = len(media_inputs.get("video_grid_thw", media_inputs.get("feature_attention_mask"))) // per_row
         if rows != len(prompts):
             raise ValueError(f"{rows} inputs but {len(prompts)} prompts")
         key = TOKENS["audio"] if self.variant == "a" else TOKENS["video"]
-        texts = [self.format(p).replace(key, self._placeholders(media_inputs, i), 1) for i, p in enumerate(prompts)]
+        texts = []
+        for i, p in enumerate(prompts):
+            parts = self.format(p).split(key)
+            if len(parts) != per_row + 1:
+                raise ValueError(f"chat text holds {len(parts) - 1} {key} placeholders, {per_row} clips "
+                                 "(a prompt must not contain the placeholder itself)")
+            texts.append(parts[0] + "".join(self._placeholders(media_inputs, i * per_row + j) + rest
+                                            for j, rest in enumerate(parts[1:])))
         enc = self.tokenizer(texts, padding=True, padding_side="left", return_tensors="pt")
         for name in ("video", "audio"):
             token_id = self.tokenizer.convert_tokens_to_ids(TOKENS[name])

@@ -25,11 +25,16 @@ FULL_FEATURES = {"pixels": "frame", "fau": "frame", "vggface2": "frame", "vit": 
                  "vllava_text_emb_p2": "video", "vllava_emb_p1": "video", "vllava_emb_p2": "video"}
 
 
-def _options(tmp_path: Path, *, real: bool = False, seeds=(0,)) -> Options:
+def _options(tmp_path: Path, *, real: bool = False, seeds=(0,), beyond: bool | None = None) -> Options:
     root = tmp_path / "hume"
     root.mkdir(exist_ok=True)
     return Options(runs_dir=tmp_path / "runs", workdir=tmp_path / "ckpt", data_dir=tmp_path / "tfds",
-                   data_root=root if real else None, seeds=tuple(seeds))
+                   data_root=root if real else None, seeds=tuple(seeds), beyond=beyond)
+
+
+# The report rows beyond the paper: filled on the demo (and on real data with --beyond-paper), else "not run".
+BEYOND_ROWS = {"table3.omni_querying_zero_shot", "table3.omni_querying_3shot", "table3.omni_probing_prompt2",
+               "table3.viper_vatf_omni_av_prompt2"}
 
 
 def _materialise(runs_dir: Path, plan) -> None:
@@ -41,9 +46,11 @@ def _materialise(runs_dir: Path, plan) -> None:
         (d / "run.json").write_text(json.dumps(run.attrs))
 
 
-@pytest.mark.parametrize("real,seeds", [(False, (0,)), (False, (0, 1)), (True, (0,))])
-def test_every_report_row_is_filled_by_exactly_one_planned_setting(tmp_path, real, seeds):
-    o = _options(tmp_path, real=real, seeds=seeds)
+@pytest.mark.parametrize("real,seeds,beyond", [(False, (0,), None), (False, (0, 1), None), (True, (0,), None),
+                                               (True, (0,), True), (False, (0,), False)])
+def test_every_report_row_is_filled_by_exactly_one_planned_setting(tmp_path, real, seeds, beyond):
+    o = _options(tmp_path, real=real, seeds=seeds, beyond=beyond)
+    assert o.beyond_paper == (not real if beyond is None else beyond)
     plan = build_plan(o)
     _materialise(o.runs_dir, plan)
     rows = load_rows()
@@ -53,6 +60,9 @@ def test_every_report_row_is_filled_by_exactly_one_planned_setting(tmp_path, rea
             if "fusion" in spec:
                 continue
             hits = [r for r in find_runs(o.runs_dir, spec["runs"], "dev") if matches(r, spec["where"])]
+            if f"{table}.{key}" in BEYOND_ROWS and not o.beyond_paper:
+                assert hits == [], (table, key)  # shown as "not run"
+                continue
             settings = group_settings(hits)
             assert len(settings) == 1, (table, key, sorted(settings))
             (runs,) = settings.values()
@@ -141,7 +151,7 @@ def test_the_vatf_clip_run_is_explained_after_training_and_before_the_report(tmp
 def test_train_commands_record_the_planned_attributes(tmp_path, real):
     o = _options(tmp_path, real=real)
     steps = [s for s in build_plan(o) if s.module == "eri_jax.train"]
-    assert len(steps) == 9
+    assert len(steps) == (9 if real else 11)  # the demo adds the Omni probe and ViPER + Omni text
     for step in steps:
         cfg = _train_config(step)
         (run,) = step.runs
@@ -179,15 +189,36 @@ def test_sweep_commands_write_the_planned_runs(tmp_path, real):
 
 
 def test_demo_and_real_extraction_flags(tmp_path):
+    from extract.configs import CONFIG_MODELS, OPT_IN
+
     demo = build_plan(_options(tmp_path))[0]
     assert demo.module == "extract"
     a = list(demo.args)
     assert a[a.index("--models") + 1] == "tiny" and a[a.index("--config") + 1] == "full"
     assert "--synthetic-clips" in a and "--data-root" not in a
+    # The demo adds the opt-in Omni extractor to everything `full` runs (--extractors replaces the list).
+    assert set(a[a.index("--extractors") + 1].split(",")) == {"pixels", "shipped", *CONFIG_MODELS["full"], *OPT_IN}
     real = build_plan(_options(tmp_path, real=True))[0]
     b = list(real.args)
     assert b[b.index("--models") + 1] == "real" and b[b.index("--data-root") + 1] == str(tmp_path / "hume")
-    assert "--synthetic-clips" not in b
+    assert "--synthetic-clips" not in b and "--extractors" not in b
+    assert "--extractors" in build_plan(_options(tmp_path, real=True, beyond=True))[0].args
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_query_steps_ask_omni_zero_and_three_shot_as_planned(tmp_path, real):
+    from eri_jax.query.cli import parser as query_parser
+
+    o = _options(tmp_path, real=real, beyond=True)
+    steps = [s for s in build_plan(o) if s.module == "eri_jax.query"]
+    assert [s.runs[0].name for s in steps] == ["query-vllava", "query-omni", "query-omni-3shot"]
+    for step in steps[1:]:
+        args = query_parser().parse_args(list(step.args))
+        (run,) = step.runs
+        assert args.run and args.chat_model == "omni" and args.split == "dev" and args.run_name == run.name
+        assert args.models == ("real" if real else "tiny") and args.dataset == run.attrs["dataset"] == DATASET
+        assert (args.shots or 0) == run.attrs["n_shots"] and args.omni_input in (None, run.attrs["omni_input"])
+        assert Path(args.runs_dir) == o.runs_dir and step.done == (o.runs_dir / run.name / "metrics_dev.json",)
     for step in build_plan(_options(tmp_path)):
         if step.module.startswith("eri_jax.") and step.module != "eri_jax.reproduce":
             assert step.args[step.args.index("--dataset") + 1] == DATASET if "--dataset" in step.args else True
