@@ -175,8 +175,12 @@ def build_report(runs_dir: str | Path, out: str | Path, data: DatasetLabels, *, 
         t3_rows[key] = collector.run_row(key, spec)
     for key, spec in fusion_specs.items():
         t3_rows[key] = collector.fusion_row(key, spec, [t3_rows[m] for m in spec["fusion"]])
+    # Rows beyond the paper (Qwen2.5-Omni, few-shot) are shown when run, left out when not (`reproduce
+    # --data-root` runs them only with --beyond-paper); the paper's rows always show their status.
+    unrun = {k for k, r in t3_rows.items() if rows["table3"][k].get("beyond_paper") and r.status == "not run"}
     for key in rows["table3"]:
-        table3.append(t3_rows[key].to_json(data.emotions, paper["table3_mean_pearson"].get(key), n_split))
+        if key not in unrun:
+            table3.append(t3_rows[key].to_json(data.emotions, paper["table3_mean_pearson"].get(key), n_split))
 
     report: dict[str, Any] = {
         "title": _tagged(f"Paper reproduction report: {data.name} [{data.source}]", data),
@@ -194,7 +198,7 @@ def build_report(runs_dir: str | Path, out: str | Path, data: DatasetLabels, *, 
         "table6": _run_table(collector, rows["table6"], paper["table6_modality_ablation_mean_pearson"], n_split),
         "figures_5_8": _figures_5_8(t3_rows, rows["figures"], data, split, paper["figures_5_to_8_prediction_stats"],
                                     out),
-        "paired": _paired(t3_rows, rows["paired"], data, split, boot),
+        "paired": _paired(t3_rows, [p for p in rows["paired"] if not unrun & set(p)], data, split, boot),
         "explanations": collect_explanations(Path(runs_dir), out, data.name, split),
     }
     report["runs_left_out"] = [{"run": r, "dataset": d} for r, d in sorted(collector.other_dataset.items())]

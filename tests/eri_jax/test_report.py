@@ -275,6 +275,11 @@ def test_table3_rows_against_direct_computation(built):
                 "viper_vatf_llava_frames"):
         r = _row(report, "table3", key)
         assert r["status"] == "not run" and "mean_pearson" not in r and r["paper"] == paper[key]
+    # rows beyond the paper that no run fills are left out, with their paired tests (the paper's rows stay)
+    keys = {r["key"] for r in report["table3"]}
+    assert not keys & {"omni_probing_prompt2", "viper_vatf_omni_av_prompt2", "omni_querying_zero_shot"}
+    assert not any("omni" in p["a"] + p["b"] for p in report["paired"])
+    assert {"viper_v", "late_fusion"} <= keys
     assert report["runs_left_out"] == [{"run": "viper-paper-V-clip-s0", "dataset": "hume_reaction/full"}]
     md = (root / "out" / "report.md").read_text()
     assert "| ViPER-V | not run |" in md and f"| {row['mean_pearson']:.4f} |" in md
