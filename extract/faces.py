@@ -7,6 +7,7 @@ detection; boxes are widened by a margin and squared so the crop keeps the whole
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +24,26 @@ class FaceCrops:
     boxes: np.ndarray
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def _opencv():
+    """cv2 with its `data` submodule, imported by one thread at a time: cv2's package __init__ replaces
+    itself in sys.modules while it loads, so a second decoding thread importing it at the same moment could
+    get the half-loaded module (seen as "module 'cv2' has no attribute 'data'")."""
+    with _IMPORT_LOCK:
+        # deferred: OpenCV
+        import cv2
+        import cv2.data  # noqa: F401 -- the cascade files' folder
+
+        return cv2
+
+
 class FaceDetector:
     """Largest frontal face per frame with OpenCV's Haar cascade."""
 
     def __init__(self, min_size_frac: float = 0.08, scale_factor: float = 1.1, min_neighbors: int = 5):
-        # deferred: OpenCV
-        import cv2
-
+        cv2 = _opencv()
         path = Path(cv2.data.haarcascades) / CASCADE
         if not path.exists():
             raise RuntimeError(f"OpenCV ships no {CASCADE} at {path}: install opencv-python-headless<5")

@@ -55,3 +55,24 @@ def test_square_box_stays_inside_frame():
         x0, y0, x1, y1 = square_box(box, 120, 90, margin=0.3)
         assert 0 <= x0 < x1 <= 120 and 0 <= y0 < y1 <= 90
         assert x1 - x0 == y1 - y0
+
+
+RACE = """
+import concurrent.futures
+from extract.faces import FaceDetector
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    list(pool.map(lambda _: FaceDetector(), range(8)))
+"""
+
+
+def test_decoding_threads_build_detectors_at_once():
+    """In a fresh interpreter, 8 decoding threads each build their detector (vit.py keeps one per thread):
+    OpenCV's first import must not hand a half-loaded cv2 to a second thread (it did 9 times in 10 before
+    `faces._opencv` took a lock: "module 'cv2' has no attribute 'data'")."""
+    import subprocess
+    import sys
+
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, "-c", RACE], cwd=Path(__file__).resolve().parents[2],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
