@@ -20,7 +20,7 @@ import numpy as np
 from eri_jax.evaluation import stats
 from eri_jax.report import fusion
 from eri_jax.report.labels import DatasetLabels
-from eri_jax.report.runs import Run, _read_json, find_runs, group_settings, matches, read_predictions
+from eri_jax.report.runs import Run, find_runs, group_settings, matches, read_json_object, read_predictions
 
 # Runs score in float32 on the device (sweeps) or float64 on the host: agree to 1e-5, not bit for bit.
 RECORDED_TOL = 1e-5
@@ -84,7 +84,7 @@ def query_summary(run: Run, split: str) -> dict[str, Any] | None:
     path = run.path / f"query_stats_{split}.json"
     if not path.is_file():
         return None
-    stats = _read_json(path)
+    stats = read_json_object(path)
     try:
         per = {e: {"most_frequent": s["most_frequent"], "share_of_answers": s["share_of_answers"]}
                for e, s in stats["per_emotion"].items()}

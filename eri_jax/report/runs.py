@@ -57,16 +57,17 @@ class Run:
         """The mean Pearson the run recorded for `split` itself, and the file it is in (None when absent)."""
         metrics = self.path / f"metrics_{split}.json"
         if metrics.exists():
-            value = _read_json(metrics).get("mean_pearson")
+            value = read_json_object(metrics).get("mean_pearson")
             return (None if value is None else float(value)), metrics
         run_json = self.path / "run.json"
         if split == "dev" and run_json.exists():
-            value = _read_json(run_json).get("dev_mean_pearson")
+            value = read_json_object(run_json).get("dev_mean_pearson")
             return (None if value is None else float(value)), run_json
         return None, None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`; ValueError naming the file when it is not valid JSON or not an object."""
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
@@ -81,10 +82,10 @@ def read_attrs(path: Path, split: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     metrics = path / f"metrics_{split}.json"
     if metrics.exists():
-        attrs.update(_read_json(metrics).get("meta") or {})
+        attrs.update(read_json_object(metrics).get("meta") or {})
     for name in ("config.json", "run.json"):
         if (path / name).exists():
-            attrs.update(_read_json(path / name))
+            attrs.update(read_json_object(path / name))
     return attrs
 
 
