@@ -30,6 +30,7 @@ from eri_jax.models.probe import activation_index
 from eri_jax.sweep import engine as eng
 from eri_jax.sweep import grid, outputs, slices, tables
 from eri_jax.training.checkpoints import flatten_state
+from eri_jax.training.processes import is_writer
 
 FAST_COMPILE = (("xla_backend_optimization_level", 0),)
 
@@ -250,7 +251,7 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> SweepResult:
     done = dict(zip(mine, _on_slices(meshes, jobs, train_group)))
     shared = pl.owners[0] is not None and jax.process_count() > 1
     trained = [slices.share(done.get(g), pl.owners[g]) if shared else done[g] for g in range(len(groups))]
-    writer = jax.process_index() == 0  # several processes compute the same results; one writes them
+    writer = is_writer()  # several processes compute the same results; one writes them
     for ((shape_key, _, features), group), (outs, timing) in zip(groups, trained):
         train_data, dev_data = data[features]
         in_dim = int(shape_key[0][-1])
