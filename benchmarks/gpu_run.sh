@@ -3,11 +3,12 @@
 # transformers; run from the repository root, no install). Logs go to $OUT (default ./gpu-logs).
 #
 #     bash benchmarks/gpu_run.sh                    # issue 16's figures: train step, extraction, fidelity
-#     bash benchmarks/gpu_run.sh all                # also the sweep and its kernels (limits sum to 915 s)
+#     bash benchmarks/gpu_run.sh all                # also the sweep, its kernels and the ViPER step at
+#                                                   # batch 32 and 64 (limits sum to 1,065 s)
 #     bash benchmarks/gpu_run.sh sweep train_step   # some
 #
 # The default's limits sum to 530 s, so it fits one device call (600 s) with the machine's start-up left
-# over from a 15-minute device budget; `all` needs two calls (e.g. `sweep kernels` then the default).
+# over from a 15-minute device budget; `all` needs two calls (e.g. `sweep kernels batches` then the default).
 #
 # fidelity: our hand-built chat-model inputs against transformers' own processors, Qwen2.5-Omni's (video,
 # audio, both) included (needs torchvision, which a CUDA install has; tests/extract/test_processor_fidelity.py,
@@ -22,7 +23,7 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 export XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.5}
 PY=${PY:-python3}
 WANT=${*:-train_step extract fidelity}
-[[ "$WANT" == all ]] && WANT="sweep kernels train_step fidelity extract"
+[[ "$WANT" == all ]] && WANT="sweep kernels batches train_step fidelity extract"
 
 step() {  # step NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.log, report the exit status
     local name=$1 limit=$2
@@ -46,6 +47,8 @@ PYEOF
 
 step sweep 150 $PY benchmarks/sweep.py --size gpu --flat-check
 step kernels 45 $PY benchmarks/sweep.py --kernels
+step batches 150 $PY benchmarks/train_step.py --size paper --precision bfloat16 --skip-torch --steps 10 --rounds 2 \
+    --batch-sizes 32,64
 step train_step 200 $PY benchmarks/train_step.py --size paper --precision bfloat16 --steps 10 --rounds 3 --profile 3
 step extract 240 $PY benchmarks/extract_throughput.py --size full --device cuda --json-out "$OUT/extract.json"
 step fidelity 90 $PY tests/extract/test_processor_fidelity.py

@@ -7,6 +7,7 @@ PyTorch runs eager with ``torch.optim.AdamW``. Rounds alternate between the two 
 a shared machine hits both alike; the medians are compared.
 
     python benchmarks/train_step.py --size cpu --precision float32 --steps 5 --rounds 3
+    python benchmarks/train_step.py --size paper --precision bfloat16 --skip-torch --batch-sizes 16,32,64
 
 Threads: XLA's CPU runtime uses one thread per CPU this process may run on, so PyTorch gets as many
 (``--threads N`` narrows the process's CPU affinity before JAX starts, which sets both).
@@ -45,6 +46,9 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None, help="CPUs for both frameworks (default: all visible)")
     p.add_argument("--peak-tflops", type=float, default=989.0, help="peak for MFU (H100 bf16 dense)")
     p.add_argument("--skip-torch", action="store_true", help="time only the JAX step")
+    p.add_argument("--batch-sizes", default="", metavar="B1,B2",
+                   help="also time the JAX step at these batch sizes (compile time and samples/s each): the "
+                        "batch that fills the device, beside the paper's 16")
     p.add_argument("--profile", type=int, default=0, metavar="STEPS",
                    help="afterwards trace this many JAX steps and print where the time goes, op by op")
     return p.parse_args(argv)
@@ -266,8 +270,29 @@ def main(argv=None):
         print(line)
     if "torch" in median:
         print(f"ratio jax/torch: {median['jax'] / median['torch']:.2f}x")
+    if args.batch_sizes:
+        batch_size_sweep(cfg, size["tokens"], args, backend)
     if args.profile:
         profile_ops(jax_step, jax_sync, args.profile)
+
+
+def batch_size_sweep(cfg, tokens: int, args, backend: str) -> None:
+    """JAX only: per batch size the first step's time (compilation, mostly) and the median samples/s."""
+    import numpy as np
+
+    print("batch  first step (compile) s  samples/s  ms/step  TFLOP/s" + ("  MFU" if backend == "gpu" else ""))
+    for b in (int(x) for x in args.batch_sizes.split(",") if x.strip()):
+        rng = np.random.default_rng(0)
+        batch = (rng.normal(size=(b, tokens, cfg.d_model)).astype(np.float32),
+                 rng.uniform(size=(b, cfg.num_outputs)).astype(np.float32))
+        step, sync = jax_runner(cfg, batch, args.precision)
+        first = time_steps(step, sync, 1)
+        if args.warmup > 1:
+            time_steps(step, sync, args.warmup - 1)
+        rate = statistics.median(args.steps * b / time_steps(step, sync, args.steps) for _ in range(args.rounds))
+        tflops = rate / b * train_flops(cfg, b, tokens) / 1e12
+        mfu = f"  {100 * tflops / args.peak_tflops:.1f}%" if backend == "gpu" else ""
+        print(f"{b:5d}  {first:22.1f}  {rate:9.1f}  {1e3 * b / rate:7.1f}  {tflops:7.3f}{mfu}")
 
 
 if __name__ == "__main__":
