@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from eri_jax.evaluation.run import evaluate_run
+from eri_jax.evaluation.run_flags import add_run_flags, parse_run_flags
 from eri_jax.training.restore import read_run
 from tfds_hume.cli_errors import cli_main
 
@@ -23,15 +24,8 @@ from tfds_hume.cli_errors import cli_main
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eri_jax.evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--run-dir", required=True, help="the run's checkpoint folder, <workdir>/<run>")
-    p.add_argument("--split", default="dev", choices=("train", "dev", "test"))
-    p.add_argument("--checkpoint", default="best", help="best, last or an epoch number")
-    p.add_argument("--dataset", default=None, help="TFDS name/config (default: the run's)")
-    p.add_argument("--data-dir", default=None, help="TFDS data dir (default: the run's)")
-    p.add_argument("--runs-dir", default=None, help="outputs go to <runs-dir>/<run>/ (default: the run's)")
-    args = p.parse_args(argv)
-    if args.checkpoint not in ("best", "last") and not args.checkpoint.isdigit():
-        p.error(f"--checkpoint must be best, last or an epoch number, got {args.checkpoint!r}")
+    add_run_flags(p)
+    args = parse_run_flags(p, argv)
     metrics = evaluate_run(args.run_dir, split=args.split, checkpoint=args.checkpoint,
                            dataset=args.dataset, data_dir=args.data_dir, runs_dir=args.runs_dir)
     cfg, _ = read_run(args.run_dir)

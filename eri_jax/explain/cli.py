@@ -4,24 +4,18 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
+from eri_jax.evaluation.run_flags import add_run_flags, parse_run_flags
 from tfds_hume.cli_errors import cli_main
 
 
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eri_jax.explain", description=__doc__.split(":", 1)[1].strip())
-    p.add_argument("--run-dir", required=True, help="the run's checkpoint folder, <workdir>/<run>")
-    p.add_argument("--split", default="dev", choices=("train", "dev", "test"))
+    add_run_flags(p)
     p.add_argument("--clips", default="", help="comma-separated clip ids to map besides the most extreme ones")
-    p.add_argument("--runs-dir", default=None, help="outputs go to <runs-dir>/<run>/ (default: the run's)")
-    p.add_argument("--dataset", default=None, help="TFDS name/config (default: the run's)")
-    p.add_argument("--data-dir", default=None, help="TFDS data dir (default: the run's)")
-    p.add_argument("--checkpoint", default="best", help="best, last or an epoch number")
     p.add_argument("--steps", type=int, default=32, help="integration steps (default 32)")
     p.add_argument("--top", type=int, default=3, help="how many most extreme clips to map (default 3)")
-    args = p.parse_args(argv)
-    if args.checkpoint not in ("best", "last") and not args.checkpoint.isdigit():
-        p.error(f"--checkpoint must be best, last or an epoch number, got {args.checkpoint!r}")
+    args = parse_run_flags(p, argv)
     if args.steps < 1 or args.top < 0:
         p.error("--steps must be at least 1 and --top at least 0")
     from eri_jax.explain.run import explain_run  # deferred: imports jax and the model
