@@ -35,7 +35,9 @@ try:  # a torchvision built for another torch fails with errors other than Impor
 except Exception:  # noqa: BLE001
     HAVE_TORCHVISION = False
 
-pytestmark = pytest.mark.skipif(not HAVE_TORCHVISION, reason="torchvision does not import here")
+pytestmark = pytest.mark.skipif(
+    not HAVE_TORCHVISION, reason="torchvision does not import beside the pinned CPU torch; runs on the GPU machine "
+                                 "(bash benchmarks/gpu_run.sh fidelity)")
 
 MEDIA = Path(__file__).resolve().parents[1] / "data" / "media"
 VIDEOS = ("single_face.mp4", "WolfgangLanger_Pexels.mp4", "no_face.mp4", "face_noface.mov")
